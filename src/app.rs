@@ -1,0 +1,70 @@
+//! The application root: configuration, metadata database, blob store and
+//! clock, plus the per-request context handed to the service layer.
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::{Context, Result};
+use crate::model::Actor;
+use crate::service::uploads::UploadStates;
+use crate::storage::{BlobStore, FsStore};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Wall-clock seconds, injectable so tests control expiry and grace periods.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> i64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    }
+}
+
+pub struct App {
+    pub config: Config,
+    pub db: Db,
+    pub store: Box<dyn BlobStore>,
+    pub clock: Arc<dyn Clock>,
+    pub(crate) uploads: UploadStates,
+}
+
+impl App {
+    /// Opens the data directory: creates it, migrates the database, opens
+    /// the blob store.
+    pub fn open(config: Config) -> Result<App> {
+        Self::open_with_clock(config, Arc::new(SystemClock))
+    }
+
+    pub fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<App> {
+        let dir = &config.storage.data_dir;
+        std::fs::create_dir_all(dir).context("create data directory")?;
+        let db = Db::open(&dir.join("mcr.db"))?;
+        let store = Box::new(FsStore::open(dir)?);
+        Ok(App {
+            config,
+            db,
+            store,
+            clock,
+            uploads: UploadStates::default(),
+        })
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
+
+/// Who is asking, from where, under which request id.
+pub struct Ctx<'a> {
+    pub app: &'a App,
+    pub actor: Actor,
+    pub req_id: &'a str,
+    pub peer: Option<SocketAddr>,
+}

@@ -1,0 +1,284 @@
+//! Configuration: embedded defaults, then a TOML file, then `MCR_<SECTION>_<KEY>`
+//! environment variables, then command-line flags; validated once into
+//! `Config`.
+//!
+//! Invariant: every key of the file has an environment override, derived
+//! from the defaults table, so a new key cannot forget its override.
+
+use anyhow::{bail, Context as _, Result};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: Server,
+    pub storage: Storage,
+    pub limits: Limits,
+    pub log: Log,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Server {
+    /// Address of the HTTP listener (`/v2`); port 0 picks a free port.
+    pub listen: String,
+    /// Worker threads serving requests; an upload holds one for its duration.
+    pub workers: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Storage {
+    pub data_dir: PathBuf,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest manifest accepted, in bytes (the spec's floor is 4 MiB).
+    pub manifest_max_bytes: u64,
+    /// Largest `n` accepted by the tags list and the catalog.
+    pub page_max: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Log {
+    /// env_logger filter used when `RUST_LOG` is not set.
+    pub level: String,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: "127.0.0.1:5000".into(),
+            workers: 64,
+        }
+    }
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            data_dir: PathBuf::from("./mcr-data"),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            manifest_max_bytes: 4 << 20,
+            page_max: 1000,
+        }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            level: "info".into(),
+        }
+    }
+}
+
+/// Flags that override file and environment.
+#[derive(Default, Debug, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Defaults ← file ← environment ← flags, then validation.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+        flags: &Overrides,
+    ) -> Result<Config> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                text.parse::<toml::Table>()
+                    .with_context(|| format!("config file {} is not valid TOML", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        apply_env(&mut table, env)?;
+        let mut config: Config = table.try_into().map_err(|e: toml::de::Error| {
+            anyhow::anyhow!("invalid configuration: {}", e.message())
+        })?;
+        if let Some(l) = &flags.listen {
+            config.server.listen = l.clone();
+        }
+        if let Some(d) = &flags.data_dir {
+            config.storage.data_dir = d.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr> {
+        self.server.listen.parse().with_context(|| {
+            format!(
+                "server.listen {:?} is not an address like 127.0.0.1:5000",
+                self.server.listen
+            )
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        let addr = self.listen_addr()?;
+        if !addr.ip().is_loopback() {
+            bail!(
+                "refusing to serve plain HTTP on non-loopback address {addr}: \
+                 TLS is not configured (plain HTTP is allowed on loopback only)"
+            );
+        }
+        if self.server.workers == 0 || self.server.workers > 4096 {
+            bail!("server.workers must be between 1 and 4096");
+        }
+        if self.limits.page_max == 0 {
+            bail!("limits.page_max must be at least 1");
+        }
+        if self.limits.manifest_max_bytes < 4 << 20 {
+            bail!("limits.manifest_max_bytes must be at least 4 MiB (the OCI minimum)");
+        }
+        if self.storage.data_dir.as_os_str().is_empty() {
+            bail!("storage.data_dir must not be empty");
+        }
+        Ok(())
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("config serializes")
+    }
+}
+
+/// Applies `MCR_<SECTION>_<KEY>` for every key the defaults have, parsed as
+/// the default's TOML type.
+fn apply_env(table: &mut toml::Table, env: impl Iterator<Item = (String, String)>) -> Result<()> {
+    let env: Vec<(String, String)> = env.filter(|(k, _)| k.starts_with("MCR_")).collect();
+    let defaults = toml::Table::try_from(Config::default()).expect("defaults serialize");
+    for (section, keys) in &defaults {
+        let Some(keys) = keys.as_table() else {
+            continue;
+        };
+        for (key, default) in keys {
+            let var = format!("MCR_{}_{}", section.to_uppercase(), key.to_uppercase());
+            let Some((_, raw)) = env.iter().find(|(k, _)| *k == var) else {
+                continue;
+            };
+            let value = match default {
+                toml::Value::String(_) => toml::Value::String(raw.clone()),
+                toml::Value::Integer(_) => toml::Value::Integer(
+                    raw.trim()
+                        .parse()
+                        .with_context(|| format!("{var} must be an integer"))?,
+                ),
+                toml::Value::Boolean(_) => toml::Value::Boolean(
+                    raw.trim()
+                        .parse()
+                        .with_context(|| format!("{var} must be true or false"))?,
+                ),
+                other => bail!("{var}: unsupported type {}", other.type_str()),
+            };
+            let entry = table
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let Some(t) = entry.as_table_mut() else {
+                bail!("config section [{section}] must be a table");
+            };
+            t.insert(key.clone(), value);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn defaults_run_alone() {
+        let c = Config::load(None, env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.server.listen, "127.0.0.1:5000");
+        assert_eq!(c.storage.data_dir, PathBuf::from("./mcr-data"));
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("mcr.toml");
+        std::fs::write(
+            &f,
+            "[server]\nlisten = \"127.0.0.1:6000\"\nworkers = 8\n[limits]\npage_max = 50\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&f),
+            env(&[("MCR_LIMITS_PAGE_MAX", "7")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.server.listen.as_str(),
+                c.server.workers,
+                c.limits.page_max
+            ),
+            ("127.0.0.1:6000", 8, 7)
+        );
+        let flags = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            data_dir: Some("/tmp/x".into()),
+        };
+        let c = Config::load(
+            Some(&f),
+            env(&[("MCR_SERVER_LISTEN", "127.0.0.1:1")]),
+            &flags,
+        )
+        .unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:0");
+        assert_eq!(c.storage.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn bad_configs_are_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, needle) in [
+            ("[server]\nlisten = \"0.0.0.0:5000\"\n", "non-loopback"),
+            ("[server]\nlisten = \"nope\"\n", "not an address"),
+            ("[server]\nworkerz = 1\n", "unknown field"),
+            ("[limits]\nmanifest_max_bytes = 10\n", "4 MiB"),
+            ("not toml [", "not valid TOML"),
+        ] {
+            let f = dir.path().join("c.toml");
+            std::fs::write(&f, text).unwrap();
+            let err = format!(
+                "{:#}",
+                Config::load(Some(&f), env(&[]), &Overrides::default()).unwrap_err()
+            );
+            assert!(err.contains(needle), "{text:?} gave {err}");
+        }
+        let err = Config::load(
+            None,
+            env(&[("MCR_SERVER_WORKERS", "many")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("MCR_SERVER_WORKERS"));
+    }
+}

@@ -1,0 +1,66 @@
+//! Versioned migrations on `PRAGMA user_version`.
+//!
+//! Invariant: migrations only ever add; each runs in one transaction with
+//! its version bump, so a crash leaves the database at a whole version.
+
+use super::Sql;
+use crate::error::{Error, Result};
+use rusqlite::Connection;
+
+/// Index i holds the SQL that takes the database from version i to i + 1.
+const MIGRATIONS: &[&str] = &[include_str!("../../schema.sql")];
+
+pub fn run(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .sql("read schema version")?;
+    let latest = MIGRATIONS.len() as i64;
+    if version > latest {
+        return Err(Error::Internal(anyhow::anyhow!(
+            "database schema version {version} is newer than this mcr ({latest}); refusing to touch it"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction().sql("begin migration")?;
+        tx.execute_batch(sql).sql("apply migration")?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .sql("bump schema version")?;
+        tx.commit().sql("commit migration")?;
+        log::info!("schema migrated version={}", i + 1);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_keeps_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let mut c = Connection::open(&path).unwrap();
+        run(&mut c).unwrap();
+        c.execute(
+            "INSERT INTO repositories(name, created_at) VALUES ('a', 1)",
+            [],
+        )
+        .unwrap();
+        run(&mut c).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM repositories", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, latest_version());
+        c.pragma_update(None, "user_version", 99).unwrap();
+        assert!(run(&mut c).is_err(), "a newer schema must be refused");
+    }
+}

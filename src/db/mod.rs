@@ -1,0 +1,141 @@
+//! All SQL: per-thread SQLite connections, migrations, and one module per
+//! table group.
+//!
+//! Invariant: no SQL outside `db`; functions return `Option` for "absent"
+//! and the service decides what that means.  Every multi-row change runs in
+//! one `IMMEDIATE` transaction (`Db::write`).
+
+pub mod blobs;
+pub mod manifests;
+mod migrate;
+pub mod repos;
+pub mod tags;
+pub mod uploads;
+
+use crate::error::{Context, Result};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub use rusqlite::Connection as Conn;
+
+/// A handle on the metadata database; cheap to clone, connections are opened
+/// lazily, one per thread.
+#[derive(Clone, Debug)]
+pub struct Db {
+    path: PathBuf,
+    /// Distinguishes two `Db`s opened on the same path (a restore replaces
+    /// the file), so a thread never reuses a connection to an old file.
+    instance: u64,
+}
+
+static INSTANCES: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static CONNS: RefCell<Vec<(u64, Connection)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Db {
+    /// Opens (creating if needed) and migrates the database.
+    pub fn open(path: &Path) -> Result<Db> {
+        let db = Db {
+            path: path.to_path_buf(),
+            instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
+        };
+        let mut conn = db.connect()?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .context("enable WAL")?;
+        migrate::run(&mut conn)?;
+        db.put_back(conn);
+        Ok(db)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn connect(&self) -> Result<Connection> {
+        let conn = Connection::open(&self.path).context("open database")?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .context("set busy timeout")?;
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
+        )
+        .context("set connection pragmas")?;
+        Ok(conn)
+    }
+
+    /// Takes this thread's connection out of the cache (or opens one), so that
+    /// a nested call simply opens a second connection instead of panicking.
+    fn take(&self) -> Result<Connection> {
+        let cached = CONNS.with(|c| {
+            let mut v = c.borrow_mut();
+            v.iter()
+                .position(|(i, _)| *i == self.instance)
+                .map(|pos| v.swap_remove(pos).1)
+        });
+        match cached {
+            Some(c) => Ok(c),
+            None => self.connect(),
+        }
+    }
+
+    fn put_back(&self, conn: Connection) {
+        CONNS.with(|c| {
+            let mut v = c.borrow_mut();
+            if !v.iter().any(|(i, _)| *i == self.instance) {
+                v.push((self.instance, conn));
+            }
+        });
+    }
+
+    /// Runs `f` on this thread's connection (reads, single statements).
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.take()?;
+        let r = f(&conn);
+        self.put_back(conn);
+        r
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction; commits when it returns Ok.
+    pub fn write<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        let mut conn = self.take()?;
+        let r = (|| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .context("begin transaction")?;
+            let v = f(&tx)?;
+            tx.commit().context("commit transaction")?;
+            Ok(v)
+        })();
+        self.put_back(conn);
+        r
+    }
+
+    /// Closes this thread's cached connection (tests and shutdown).
+    pub fn close_thread_connection(&self) {
+        CONNS.with(|c| c.borrow_mut().retain(|(i, _)| *i != self.instance));
+    }
+}
+
+/// Maps rusqlite errors into `Internal` with a note on the statement.
+pub(crate) trait Sql<T> {
+    fn sql(self, what: &'static str) -> Result<T>;
+}
+
+impl<T> Sql<T> for rusqlite::Result<T> {
+    fn sql(self, what: &'static str) -> Result<T> {
+        self.context(what)
+    }
+}
+
+/// `Ok(None)` for "no row", other errors as `Internal`.
+pub(crate) fn optional<T>(r: rusqlite::Result<T>, what: &'static str) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+        Err(e) => Err(e).context(what),
+    }
+}

@@ -1,0 +1,30 @@
+//! Tags: repository-scoped names pointing at manifests.
+
+use super::Sql;
+use crate::error::Result;
+use rusqlite::{params, Connection};
+
+pub fn set(c: &Connection, repo_id: i64, name: &str, manifest_id: i64, now: i64) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO tags(repo_id, name, manifest_id, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(repo_id, name) DO UPDATE SET manifest_id = excluded.manifest_id,
+                                                  updated_at = excluded.updated_at",
+    )
+    .and_then(|mut s| s.execute(params![repo_id, name, manifest_id, now]))
+    .sql("set tag")?;
+    Ok(())
+}
+
+/// Tag names after `last`, in byte order, at most `limit`.
+pub fn list(c: &Connection, repo_id: i64, last: &str, limit: usize) -> Result<Vec<String>> {
+    let mut s = c
+        .prepare_cached(
+            "SELECT name FROM tags WHERE repo_id = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
+        )
+        .sql("prepare tag list")?;
+    let rows = s
+        .query_map(params![repo_id, last, limit as i64], |r| r.get(0))
+        .sql("query tag list")?;
+    rows.collect::<rusqlite::Result<Vec<String>>>()
+        .sql("read tag list")
+}

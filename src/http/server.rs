@@ -1,0 +1,167 @@
+//! The HTTP listener: tiny_http parses connections, a fixed pool of worker
+//! threads runs handlers.
+//!
+//! We drive tiny_http directly rather than through `rouille::Server`:
+//! rouille drops any `Content-Length` a handler sets and leaves tiny_http's
+//! default of chunked encoding for bodies of 32 KiB and more, so blob GET
+//! and HEAD answers would lose the `Content-Length` the OCI spec requires,
+//! and its request body cannot be streamed into in-process tests.
+//!
+//! Invariant: every worker is joined by `shutdown`, which first lets the
+//! requests already received finish.
+
+use super::{dispatch, next_request_id, Body, Request};
+use crate::app::App;
+use anyhow::Context as _;
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub struct HttpServer {
+    server: Arc<tiny_http::Server>,
+    workers: Vec<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    addr: SocketAddr,
+}
+
+impl HttpServer {
+    pub fn start(app: Arc<App>, addr: SocketAddr, workers: usize) -> anyhow::Result<HttpServer> {
+        let server = tiny_http::Server::http(addr)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let addr = server
+            .server_addr()
+            .to_ip()
+            .context("listener has no IP address")?;
+        let server = Arc::new(server);
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers = (0..workers)
+            .map(|i| {
+                let (server, stop, app) = (server.clone(), stop.clone(), app.clone());
+                std::thread::Builder::new()
+                    .name(format!("http-{i}"))
+                    .spawn(move || worker(&server, &stop, &app))
+                    .context("spawn http worker")
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(HttpServer {
+            server,
+            workers,
+            stop,
+            addr,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops taking requests, lets the ones received finish, joins the workers.
+    pub fn shutdown(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for _ in &self.workers {
+            self.server.unblock();
+        }
+        for w in self.workers {
+            let _ = w.join();
+        }
+    }
+}
+
+fn worker(server: &tiny_http::Server, stop: &AtomicBool, app: &App) {
+    while !stop.load(Ordering::SeqCst) {
+        match server.recv_timeout(Duration::from_millis(200)) {
+            Ok(Some(rq)) => serve(app, rq),
+            Ok(None) => {}
+            Err(e) => {
+                log::error!("http accept failed err={e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    // Drain what tiny_http has already queued so no accepted request is lost.
+    while let Ok(Some(rq)) = server.try_recv() {
+        serve(app, rq);
+    }
+}
+
+/// Reads the body lazily, so that `Expect: 100-continue` is only answered
+/// when a handler actually wants the body.
+struct LazyBody<'a>(&'a mut tiny_http::Request);
+
+impl Read for LazyBody<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.as_reader().read(buf)
+    }
+}
+
+fn serve(app: &App, mut rq: tiny_http::Request) {
+    let started = Instant::now();
+    let req_id = next_request_id();
+    let method = rq.method().as_str().to_string();
+    let url = rq.url().to_string();
+    let headers: Vec<(String, String)> = rq
+        .headers()
+        .iter()
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_string(),
+                h.value.as_str().to_string(),
+            )
+        })
+        .collect();
+    let peer = rq.remote_addr().copied();
+    let resp = {
+        let mut body = LazyBody(&mut rq);
+        let mut req = Request {
+            method: method.clone(),
+            url,
+            headers,
+            remote_addr: peer,
+            body: &mut body,
+        };
+        let resp = dispatch(app, &mut req, &req_id);
+        (resp, req.url)
+    };
+    let (resp, url) = resp;
+    let status = resp.status;
+    let len = resp.body_len();
+    let mut headers = Vec::with_capacity(resp.headers.len() + 1);
+    for (k, v) in &resp.headers {
+        match tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
+            Ok(h) => headers.push(h),
+            Err(_) => log::warn!("dropped invalid response header req={req_id} name={k}"),
+        }
+    }
+    headers
+        .push(tiny_http::Header::from_bytes(&b"Server"[..], &b"mcr"[..]).expect("static header"));
+    let reader: Box<dyn Read + Send> = match resp.body {
+        Body::Empty | Body::Head(_) => Box::new(io::empty()),
+        Body::Bytes(b) => Box::new(io::Cursor::new(b)),
+        Body::Stream(r, _) => r,
+    };
+    let response = tiny_http::Response::new(
+        tiny_http::StatusCode(status),
+        headers,
+        reader,
+        len.map(|n| n as usize),
+        None,
+    )
+    .with_chunked_threshold(usize::MAX);
+    let outcome = rq.respond(response);
+    let path = url.split_once('?').map_or(url.as_str(), |(p, _)| p);
+    log::info!(
+        "access req={} method={} path={} status={} bytes={} ms={} peer={} sent={}",
+        req_id,
+        method,
+        path,
+        status,
+        len.map_or("-".to_string(), |n| n.to_string()),
+        started.elapsed().as_millis(),
+        peer.map_or("-".to_string(), |p| p.to_string()),
+        if outcome.is_ok() { "ok" } else { "aborted" }
+    );
+}

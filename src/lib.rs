@@ -1,0 +1,15 @@
+//! mcr: a self-hosted OCI container registry.
+//!
+//! Modules in reading order: the data model and errors, configuration and
+//! the application root, the service layer and what it stands on (database,
+//! storage), then the frontends (HTTP plumbing, the OCI `/v2` API).
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod model;
+pub mod oci;
+pub mod service;
+pub mod storage;

@@ -1,0 +1,64 @@
+//! Paginated listings: tags of a repository and the catalog.
+
+use super::access::authorize;
+use super::Page;
+use crate::app::Ctx;
+use crate::db;
+use crate::error::{Error, Result, What};
+use crate::model::{Action, RepoName};
+
+/// Validates `n` against the configured maximum; absent means the maximum.
+fn page_size(ctx: &Ctx, n: Option<&str>) -> Result<usize> {
+    let max = ctx.app.config.limits.page_max;
+    match n {
+        None => Ok(max),
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if n <= max => Ok(n),
+            Ok(_) => Err(Error::InvalidPagination(format!("n must be at most {max}"))),
+            Err(_) => Err(Error::InvalidPagination(format!(
+                "n must be a number from 0 to {max}"
+            ))),
+        },
+    }
+}
+
+fn paginate(mut items: Vec<String>, n: usize) -> Page {
+    let next = if items.len() > n {
+        items.truncate(n);
+        items.last().cloned()
+    } else {
+        None
+    };
+    Page { items, next }
+}
+
+pub fn tags(ctx: &Ctx, repo: &RepoName, n: Option<&str>, last: Option<&str>) -> Result<Page> {
+    authorize(ctx, Action::Pull, Some(repo))?;
+    let n = page_size(ctx, n)?;
+    let items = ctx.app.db.read(|c| {
+        let Some(id) = db::repos::id(c, repo.as_str())? else {
+            return Ok(None);
+        };
+        if n == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        db::tags::list(c, id, last.unwrap_or(""), n + 1).map(Some)
+    })?;
+    Ok(paginate(items.ok_or(Error::NotFound(What::Repository))?, n))
+}
+
+pub fn catalog(ctx: &Ctx, n: Option<&str>, last: Option<&str>) -> Result<Page> {
+    authorize(ctx, Action::Catalog, None)?;
+    let n = page_size(ctx, n)?;
+    if n == 0 {
+        return Ok(Page {
+            items: Vec::new(),
+            next: None,
+        });
+    }
+    let items = ctx
+        .app
+        .db
+        .read(|c| db::repos::list_with_manifests(c, last.unwrap_or(""), n + 1))?;
+    Ok(paginate(items, n))
+}

@@ -1,0 +1,337 @@
+//! Blob uploads: monolithic, chunked and streamed, with a running hash kept
+//! in memory between requests, and cross-repository mounts.
+//!
+//! Invariant: a chunk lands whole or not at all (a failed append is cut
+//! back), and a blob is committed (verified, fsynced, renamed) before any
+//! row names it.  The staged file's length is the upload's true offset; the
+//! in-memory hash is only a cache of that file's hash, rebuilt from the file
+//! when missing (after a restart) or stale.
+
+use super::access::authorize;
+use crate::app::Ctx;
+use crate::db;
+use crate::error::{Error, Result, What};
+use crate::model::{Action, Algorithm, Digest, Hasher, RepoName};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Arc;
+
+const BUF: usize = 512 * 1024;
+
+/// Running hashes of open upload sessions, one lock per session so that two
+/// requests on the same session never interleave their appends.
+#[derive(Default)]
+pub struct UploadStates {
+    slots: Mutex<HashMap<String, Arc<Mutex<Option<(u64, Hasher)>>>>>,
+}
+
+impl UploadStates {
+    fn slot(&self, id: &str) -> Arc<Mutex<Option<(u64, Hasher)>>> {
+        self.slots.lock().entry(id.to_string()).or_default().clone()
+    }
+
+    fn forget(&self, id: &str) {
+        self.slots.lock().remove(id);
+    }
+}
+
+/// A chunk of request body with what the client declared about it.
+pub struct Chunk<'a> {
+    pub body: &'a mut dyn Read,
+    /// First byte offset from `Content-Range`, when the client sent one.
+    pub start: Option<u64>,
+    /// Declared length (`Content-Length`, or the `Content-Range` span).
+    pub len: Option<u64>,
+}
+
+fn new_upload_id() -> Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("random upload id: {e}")))?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = crate::model::to_hex(&b);
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    ))
+}
+
+/// Opens an upload session; returns its id.
+pub fn start(ctx: &Ctx, repo: &RepoName, algorithm: Algorithm) -> Result<String> {
+    authorize(ctx, Action::Push, Some(repo))?;
+    let id = new_upload_id()?;
+    ctx.app.store.create_upload(&id)?;
+    let now = ctx.app.now();
+    let r = ctx.app.db.write(|tx| {
+        let repo_id = db::repos::ensure(tx, repo.as_str(), now)?;
+        db::uploads::insert(tx, &id, repo_id, algorithm.as_str(), now)
+    });
+    if let Err(e) = r {
+        let _ = ctx.app.store.delete_upload(&id);
+        return Err(e);
+    }
+    Ok(id)
+}
+
+/// Mounts a blob from another repository; false when it cannot be mounted
+/// (the caller then starts a normal upload).
+pub fn mount(ctx: &Ctx, repo: &RepoName, digest: &Digest, from: &RepoName) -> Result<bool> {
+    authorize(ctx, Action::Push, Some(repo))?;
+    if authorize(ctx, Action::Pull, Some(from)).is_err() {
+        return Ok(false);
+    }
+    let now = ctx.app.now();
+    let d = digest.to_string();
+    ctx.app.db.write(|tx| {
+        let Some(from_id) = db::repos::id(tx, from.as_str())? else {
+            return Ok(false);
+        };
+        if db::blobs::size_in_repo(tx, from_id, &d)?.is_none() {
+            return Ok(false);
+        }
+        let repo_id = db::repos::ensure(tx, repo.as_str(), now)?;
+        db::blobs::link(tx, repo_id, &d, now)?;
+        Ok(true)
+    })
+}
+
+/// A whole blob in one request (`POST ?digest=`).
+pub fn upload_whole(ctx: &Ctx, repo: &RepoName, digest: &Digest, chunk: Chunk) -> Result<()> {
+    authorize(ctx, Action::Push, Some(repo))?;
+    let id = new_upload_id()?;
+    ctx.app.store.create_upload(&id)?;
+    let r = (|| {
+        let mut hasher = digest.algorithm().hasher();
+        let size = append(ctx, &id, &mut hasher, chunk.body, chunk.len)?;
+        verify_and_commit(ctx, repo, &id, hasher, digest, size, false)
+    })();
+    if r.is_err() {
+        let _ = ctx.app.store.delete_upload(&id);
+    }
+    r
+}
+
+/// The session's current offset (bytes received).
+pub fn status(ctx: &Ctx, repo: &RepoName, id: &str) -> Result<u64> {
+    authorize(ctx, Action::Push, Some(repo))?;
+    session(ctx, repo, id)?;
+    ctx.app
+        .store
+        .upload_size(id)?
+        .ok_or(Error::NotFound(What::Upload))
+}
+
+/// Appends one chunk (`PATCH`); returns the new offset.
+pub fn append_chunk(ctx: &Ctx, repo: &RepoName, id: &str, chunk: Chunk) -> Result<u64> {
+    authorize(ctx, Action::Push, Some(repo))?;
+    let algorithm = session(ctx, repo, id)?;
+    let slot = ctx.app.uploads.slot(id);
+    let mut state = slot.lock();
+    let (offset, mut hasher) = current_state(ctx, id, algorithm, state.take())?;
+    let r = append_at(ctx, id, offset, &mut hasher, chunk);
+    let end = match r {
+        Ok(end) => end,
+        Err(e) => {
+            *state = Some((offset, hasher));
+            return Err(e);
+        }
+    };
+    *state = Some((end, hasher));
+    ctx.app
+        .db
+        .write(|tx| db::uploads::touch(tx, id, end, ctx.app.now()))?;
+    Ok(end)
+}
+
+/// Completes a session (`PUT ?digest=`), with an optional last chunk.
+pub fn finish(ctx: &Ctx, repo: &RepoName, id: &str, digest: &Digest, chunk: Chunk) -> Result<()> {
+    authorize(ctx, Action::Push, Some(repo))?;
+    let algorithm = session(ctx, repo, id)?;
+    let slot = ctx.app.uploads.slot(id);
+    let mut state = slot.lock();
+    let (offset, mut hasher) = current_state(ctx, id, algorithm, state.take())?;
+    let end = match append_at(ctx, id, offset, &mut hasher, chunk) {
+        Ok(end) => end,
+        Err(e) => {
+            *state = Some((offset, hasher));
+            return Err(e);
+        }
+    };
+    if hasher.algorithm() != digest.algorithm() {
+        hasher = rehash(ctx, id, digest.algorithm())?;
+    }
+    let r = verify_and_commit(ctx, repo, id, hasher, digest, end, true);
+    // Whatever happened, the session is over: a mismatch discards it.
+    if r.is_err() {
+        let _ = ctx.app.store.delete_upload(id);
+        let _ = ctx.app.db.write(|tx| db::uploads::delete(tx, id));
+    }
+    drop(state);
+    ctx.app.uploads.forget(id);
+    r
+}
+
+/// Cancels a session and discards its bytes.
+pub fn cancel(ctx: &Ctx, repo: &RepoName, id: &str) -> Result<()> {
+    authorize(ctx, Action::Push, Some(repo))?;
+    session(ctx, repo, id)?;
+    let slot = ctx.app.uploads.slot(id);
+    let _guard = slot.lock();
+    ctx.app.db.write(|tx| db::uploads::delete(tx, id))?;
+    ctx.app.store.delete_upload(id)?;
+    drop(_guard);
+    ctx.app.uploads.forget(id);
+    Ok(())
+}
+
+/// The session's hash algorithm, if `id` is a session of `repo`.
+fn session(ctx: &Ctx, repo: &RepoName, id: &str) -> Result<Algorithm> {
+    let found = ctx.app.db.read(|c| {
+        let Some(up) = db::uploads::get(c, id)? else {
+            return Ok(None);
+        };
+        let repo_id = db::repos::id(c, repo.as_str())?;
+        Ok((repo_id == Some(up.repo_id)).then_some(up.algorithm))
+    })?;
+    let algorithm = found.ok_or(Error::NotFound(What::Upload))?;
+    algorithm
+        .parse()
+        .map_err(|e: String| Error::Internal(anyhow::anyhow!("stored upload algorithm: {e}")))
+}
+
+/// The session's offset and running hash, rebuilt from the staged file when
+/// the cached state is missing or does not match the file.
+fn current_state(
+    ctx: &Ctx,
+    id: &str,
+    algorithm: Algorithm,
+    cached: Option<(u64, Hasher)>,
+) -> Result<(u64, Hasher)> {
+    let size = ctx
+        .app
+        .store
+        .upload_size(id)?
+        .ok_or(Error::NotFound(What::Upload))?;
+    match cached {
+        Some((off, h)) if off == size => Ok((off, h)),
+        _ => Ok((size, rehash(ctx, id, algorithm)?)),
+    }
+}
+
+fn rehash(ctx: &Ctx, id: &str, algorithm: Algorithm) -> Result<Hasher> {
+    let mut hasher = algorithm.hasher();
+    let mut r = ctx.app.store.read_upload(id)?;
+    let mut buf = vec![0u8; BUF];
+    loop {
+        let n = read_some(&mut *r, &mut buf, "read staged upload")?;
+        if n == 0 {
+            return Ok(hasher);
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// Appends a chunk at `offset`, checking the client's declared start; on
+/// failure the file is cut back and the hash restored, so it lands whole or
+/// not at all.  Returns the new end offset.
+fn append_at(ctx: &Ctx, id: &str, offset: u64, hasher: &mut Hasher, chunk: Chunk) -> Result<u64> {
+    if let Some(start) = chunk.start {
+        if start != offset {
+            return Err(Error::UploadOutOfOrder { offset });
+        }
+    }
+    let before = hasher.clone();
+    match append(ctx, id, hasher, chunk.body, chunk.len) {
+        Ok(n) => Ok(offset + n),
+        Err(e) => {
+            *hasher = before;
+            ctx.app.store.truncate_upload(id, offset)?;
+            Err(e)
+        }
+    }
+}
+
+/// Streams `body` into the staged file while hashing; returns bytes written.
+fn append(
+    ctx: &Ctx,
+    id: &str,
+    hasher: &mut Hasher,
+    body: &mut dyn Read,
+    declared: Option<u64>,
+) -> Result<u64> {
+    let mut w = ctx.app.store.append_upload(id)?;
+    let mut buf = vec![0u8; BUF];
+    let mut total = 0u64;
+    loop {
+        let n = read_some(body, &mut buf, "read request body").map_err(|e| match e {
+            Error::Internal(err) => Error::BodyIncomplete(format!("request body: {err:#}")),
+            other => other,
+        })?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        use crate::error::Context as _;
+        w.write_all(&buf[..n]).context("write upload")?;
+        total += n as u64;
+    }
+    w.finish()?;
+    if let Some(len) = declared {
+        if total != len {
+            return Err(Error::BodyIncomplete(format!(
+                "request body ended after {total} of {len} declared bytes"
+            )));
+        }
+    }
+    Ok(total)
+}
+
+/// Reads until `buf` is full or the stream ends, retrying interrupts.
+fn read_some(r: &mut dyn Read, buf: &mut [u8], what: &'static str) -> Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::Internal(anyhow::Error::new(e).context(what))),
+        }
+    }
+    Ok(filled)
+}
+
+fn verify_and_commit(
+    ctx: &Ctx,
+    repo: &RepoName,
+    id: &str,
+    hasher: Hasher,
+    digest: &Digest,
+    size: u64,
+    has_row: bool,
+) -> Result<()> {
+    let actual = hasher.finish();
+    if &actual != digest {
+        return Err(Error::DigestMismatch {
+            expected: digest.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    ctx.app.store.commit_upload(id, digest)?;
+    let now = ctx.app.now();
+    let d = digest.to_string();
+    ctx.app.db.write(|tx| {
+        let repo_id = db::repos::ensure(tx, repo.as_str(), now)?;
+        db::blobs::insert(tx, &d, size, now)?;
+        db::blobs::link(tx, repo_id, &d, now)?;
+        if has_row {
+            db::uploads::delete(tx, id)?;
+        }
+        Ok(())
+    })
+}
