@@ -1,1 +1,4 @@
+//! The one integration-test binary (one link on two cores).
 
+mod api;
+mod support;
