@@ -5,6 +5,7 @@
 //! Invariant: a handler's panic never reaches the client as anything but a
 //! JSON 500 with the request id, and never takes a worker down.
 
+mod edge;
 mod server;
 
 pub use server::HttpServer;

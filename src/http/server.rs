@@ -10,6 +10,7 @@
 //! Invariant: every worker is joined by `shutdown`, which first lets the
 //! requests already received finish.
 
+use super::edge::{Edge, PeerMap};
 use super::{dispatch, next_request_id, Body, Request};
 use crate::app::App;
 use anyhow::Context as _;
@@ -24,26 +25,30 @@ pub struct HttpServer {
     server: Arc<tiny_http::Server>,
     workers: Vec<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
-    addr: SocketAddr,
+    edge: Edge,
 }
 
 impl HttpServer {
     pub fn start(app: Arc<App>, addr: SocketAddr, workers: usize) -> anyhow::Result<HttpServer> {
-        let server = tiny_http::Server::http(addr)
+        let server = tiny_http::Server::http("127.0.0.1:0")
             .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| format!("cannot listen on {addr}"))?;
-        let addr = server
+            .context("cannot bind the loopback backend listener")?;
+        let backend = server
             .server_addr()
             .to_ip()
-            .context("listener has no IP address")?;
+            .context("backend has no IP address")?;
         let server = Arc::new(server);
+        let peers = PeerMap::default();
+        let edge = Edge::start(addr, backend, peers.clone(), workers * 16)
+            .with_context(|| format!("cannot listen on {addr}"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let workers = (0..workers)
             .map(|i| {
-                let (server, stop, app) = (server.clone(), stop.clone(), app.clone());
+                let (server, stop) = (server.clone(), stop.clone());
+                let (app, peers) = (app.clone(), peers.clone());
                 std::thread::Builder::new()
                     .name(format!("http-{i}"))
-                    .spawn(move || worker(&server, &stop, &app))
+                    .spawn(move || worker(&server, &stop, &app, &peers))
                     .context("spawn http worker")
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -51,30 +56,32 @@ impl HttpServer {
             server,
             workers,
             stop,
-            addr,
+            edge,
         })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.edge.addr()
     }
 
-    /// Stops taking requests, lets the ones received finish, joins the workers.
-    pub fn shutdown(self) {
+    /// Stops taking connections and requests, lets the requests received
+    /// finish, joins the workers.
+    pub fn shutdown(mut self) {
+        self.edge.stop();
         self.stop.store(true, Ordering::SeqCst);
         for _ in &self.workers {
             self.server.unblock();
         }
-        for w in self.workers {
+        for w in std::mem::take(&mut self.workers) {
             let _ = w.join();
         }
     }
 }
 
-fn worker(server: &tiny_http::Server, stop: &AtomicBool, app: &App) {
+fn worker(server: &tiny_http::Server, stop: &AtomicBool, app: &App, peers: &PeerMap) {
     while !stop.load(Ordering::SeqCst) {
         match server.recv_timeout(Duration::from_millis(200)) {
-            Ok(Some(rq)) => serve(app, rq),
+            Ok(Some(rq)) => serve(app, rq, peers),
             Ok(None) => {}
             Err(e) => {
                 log::error!("http accept failed err={e}");
@@ -84,7 +91,7 @@ fn worker(server: &tiny_http::Server, stop: &AtomicBool, app: &App) {
     }
     // Drain what tiny_http has already queued so no accepted request is lost.
     while let Ok(Some(rq)) = server.try_recv() {
-        serve(app, rq);
+        serve(app, rq, peers);
     }
 }
 
@@ -98,7 +105,7 @@ impl Read for LazyBody<'_> {
     }
 }
 
-fn serve(app: &App, mut rq: tiny_http::Request) {
+fn serve(app: &App, mut rq: tiny_http::Request, peers: &PeerMap) {
     let started = Instant::now();
     let req_id = next_request_id();
     let method = rq.method().as_str().to_string();
@@ -113,7 +120,7 @@ fn serve(app: &App, mut rq: tiny_http::Request) {
             )
         })
         .collect();
-    let peer = rq.remote_addr().copied();
+    let peer = rq.remote_addr().and_then(|relay| peers.lookup(*relay));
     let resp = {
         let mut body = LazyBody(&mut rq);
         let mut req = Request {

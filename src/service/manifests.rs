@@ -90,7 +90,7 @@ fn descriptor(v: &Value, field: &str) -> Result<(String, String, Option<String>,
         .and_then(Value::as_str)
         .ok_or_else(|| invalid("digest must be a string"))?;
     let d = Digest::parse(d).map_err(|e| invalid(&e))?;
-    if !o.get("size").is_some_and(|s| s.as_u64().is_some()) {
+    if o.get("size").and_then(Value::as_u64).is_none() {
         return Err(invalid("size must be a non-negative integer"));
     }
     let has_urls = o

@@ -23,11 +23,14 @@ const BUF: usize = 512 * 1024;
 /// requests on the same session never interleave their appends.
 #[derive(Default)]
 pub struct UploadStates {
-    slots: Mutex<HashMap<String, Arc<Mutex<Option<(u64, Hasher)>>>>>,
+    slots: Mutex<HashMap<String, Slot>>,
 }
 
+/// The offset and running hash of one session, when known.
+type Slot = Arc<Mutex<Option<(u64, Hasher)>>>;
+
 impl UploadStates {
-    fn slot(&self, id: &str) -> Arc<Mutex<Option<(u64, Hasher)>>> {
+    fn slot(&self, id: &str) -> Slot {
         self.slots.lock().entry(id.to_string()).or_default().clone()
     }
 

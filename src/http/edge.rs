@@ -1,0 +1,186 @@
+//! The public listener in front of tiny_http.
+//!
+//! tiny_http reads a request line with no length limit and no timeout, so a
+//! TLS ClientHello sent to a plain listener (every Docker-style client tries
+//! HTTPS first, even on 127.0.0.1) hangs until the client's handshake
+//! timeout — ten seconds per skopeo call — and a client can stream header
+//! bytes forever.  The edge accepts connections itself, answers a TLS hello
+//! on a plain listener with a 400 at once, bounds idle time, caps the number
+//! of connections, and relays the bytes to tiny_http on a loopback port that
+//! only it connects to.  The real peer address travels through `PeerMap`.
+//! This is also where the TLS terminator plugs in.
+//!
+//! Invariant: the backend port is bound to 127.0.0.1 and only the edge
+//! connects to it; every relay thread ends when either side closes.
+
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How long a connection may stay silent before it is closed.
+const IDLE: Duration = Duration::from_secs(300);
+/// How long a new connection has to send its first byte.
+const FIRST_BYTE: Duration = Duration::from_secs(30);
+const RELAY_BUF: usize = 64 * 1024;
+
+/// Backend-side local port of a relayed connection → the client's address.
+#[derive(Clone, Default)]
+pub struct PeerMap(Arc<Mutex<HashMap<u16, SocketAddr>>>);
+
+impl PeerMap {
+    /// The real client behind a backend connection from `relay`.
+    pub fn lookup(&self, relay: SocketAddr) -> Option<SocketAddr> {
+        self.0.lock().get(&relay.port()).copied()
+    }
+}
+
+pub struct Edge {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl Edge {
+    pub fn start(
+        listen: SocketAddr,
+        backend: SocketAddr,
+        peers: PeerMap,
+        max_conns: usize,
+    ) -> io::Result<Edge> {
+        let listener = TcpListener::bind(listen)?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let live = Arc::new(AtomicUsize::new(0));
+        let stop2 = stop.clone();
+        let acceptor = std::thread::Builder::new()
+            .name("http-edge".into())
+            .spawn(move || {
+                for conn in listener.incoming() {
+                    if stop2.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let client = match conn {
+                        Ok(c) => c,
+                        Err(e) => {
+                            log::warn!("accept failed err={e}");
+                            std::thread::sleep(Duration::from_millis(50));
+                            continue;
+                        }
+                    };
+                    if live.load(Ordering::SeqCst) >= max_conns {
+                        log::warn!("connection refused: limit reached limit={max_conns}");
+                        let _ = reply_and_close(client, 503, "too many connections");
+                        continue;
+                    }
+                    live.fetch_add(1, Ordering::SeqCst);
+                    let (peers, live) = (peers.clone(), live.clone());
+                    let spawned =
+                        std::thread::Builder::new()
+                            .name("http-relay".into())
+                            .spawn(move || {
+                                if let Err(e) = relay(client, backend, &peers) {
+                                    log::debug!("relay ended err={e}");
+                                }
+                                live.fetch_sub(1, Ordering::SeqCst);
+                            });
+                    if let Err(e) = spawned {
+                        log::warn!("cannot spawn relay thread err={e}");
+                    }
+                }
+            })?;
+        Ok(Edge {
+            addr,
+            stop,
+            acceptor: Some(acceptor),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting; connections already relayed carry on to their end.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(h) = self.acceptor.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn reply_and_close(mut s: TcpStream, status: u16, msg: &str) -> io::Result<()> {
+    let reason = if status == 400 {
+        "Bad Request"
+    } else {
+        "Service Unavailable"
+    };
+    let body = format!("{msg}\n");
+    write!(
+        s,
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    s.flush()?;
+    let _ = s.shutdown(Shutdown::Both);
+    Ok(())
+}
+
+fn relay(client: TcpStream, backend: SocketAddr, peers: &PeerMap) -> io::Result<()> {
+    let peer = client.peer_addr()?;
+    client.set_nodelay(true)?;
+    client.set_read_timeout(Some(FIRST_BYTE))?;
+    let mut first = [0u8; 1];
+    if client.peek(&mut first)? == 0 {
+        return Ok(());
+    }
+    if first[0] == 0x16 {
+        // A TLS handshake record: this listener speaks plain HTTP.
+        log::debug!("tls hello on plain listener peer={peer}");
+        return reply_and_close(client, 400, "this mcr listener speaks plain HTTP, not TLS");
+    }
+    client.set_read_timeout(Some(IDLE))?;
+    let up = TcpStream::connect(backend)?;
+    up.set_nodelay(true)?;
+    let port = up.local_addr()?.port();
+    peers.0.lock().insert(port, peer);
+    let result = pump_both(client, up);
+    peers.0.lock().remove(&port);
+    result
+}
+
+/// Copies client → backend on this thread and backend → client on another,
+/// half-closing each direction as it ends.
+fn pump_both(client: TcpStream, up: TcpStream) -> io::Result<()> {
+    let (mut c_read, mut c_write) = (client.try_clone()?, client);
+    let (mut u_read, mut u_write) = (up.try_clone()?, up);
+    let down = std::thread::Builder::new()
+        .name("http-relay-down".into())
+        .spawn(move || {
+            let _ = pump(&mut u_read, &mut c_write);
+            let _ = c_write.shutdown(Shutdown::Write);
+        })?;
+    let r = pump(&mut c_read, &mut u_write);
+    let _ = u_write.shutdown(Shutdown::Write);
+    let _ = down.join();
+    r
+}
+
+fn pump(from: &mut TcpStream, to: &mut TcpStream) -> io::Result<()> {
+    let mut buf = vec![0u8; RELAY_BUF];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+    }
+}

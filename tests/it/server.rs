@@ -1,0 +1,371 @@
+//! The real `mcr` binary: start-up and configuration errors, the access
+//! log, graceful shutdown, requests cut off on the wire, SIGKILL mid-upload,
+//! and flat memory while a 1 GiB blob goes in and out.
+
+use crate::support::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+fn mcr() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mcr"))
+}
+
+#[test]
+fn serves_logs_access_and_stops_gracefully() {
+    let mut srv = Server::start();
+    let r = srv.http("GET", "/v2/", &[], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("Docker-Distribution-API-Version"),
+        Some("registry/2.0")
+    );
+    assert_eq!(r.content_length, Some(2));
+
+    // An upload in flight when SIGTERM arrives still completes.
+    let data = bytes(5, 200_000);
+    let d = sha256(&data);
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    write!(s, "POST /v2/grace/blobs/uploads/?digest={d} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", data.len()).unwrap();
+    s.write_all(&data[..100_000]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = Command::new("kill")
+        .args(["-TERM", &srv.pid().to_string()])
+        .status();
+    std::thread::sleep(Duration::from_millis(300));
+    s.write_all(&data[100_000..]).unwrap();
+    let r = read_response(&mut s, false);
+    assert_eq!(r.status, 201, "in-flight upload finished: {}", r.text());
+    let status = srv.terminate();
+    assert!(status.success(), "clean exit after SIGTERM: {status:?}");
+    let log = srv.log();
+    assert!(log.contains("access req="), "{log}");
+    assert!(log.contains("method=GET path=/v2/ status=200"), "{log}");
+    assert!(
+        log.contains("shutting down") && log.contains("stopped"),
+        "{log}"
+    );
+
+    // The committed blob is there after a restart on the same data.
+    let srv2 = Server::start_on(&srv.data_dir, &[]);
+    let r = srv2.http("GET", &format!("/v2/grace/blobs/{d}"), &[], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, data);
+}
+
+#[test]
+fn refuses_bad_configuration_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mcr()
+        .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("non-loopback") && err.contains("TLS"), "{err}");
+
+    let out = mcr()
+        .args(["serve", "--listen", "nonsense"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an address"));
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[gc]\nunknown = 1\n").unwrap();
+    let out = mcr().args(["config", "check"]).arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown field"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[limits]\npage_max = 20\n").unwrap();
+    let out = mcr().args(["config", "check"]).arg(&good).output().unwrap();
+    assert!(out.status.success());
+
+    let out = mcr()
+        .args(["config", "show", "--config"])
+        .arg(&good)
+        .env("MCR_SERVER_WORKERS", "3")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("page_max = 20")
+            && shown.contains("workers = 3")
+            && shown.contains("listen = \"127.0.0.1:5000\""),
+        "{shown}"
+    );
+
+    // A data directory that cannot be created.
+    let file = dir.path().join("plainfile");
+    std::fs::write(&file, "x").unwrap();
+    let out = mcr()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(file.join("sub"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("data directory"));
+}
+
+#[test]
+fn cut_off_connection_and_garbage_leave_the_server_healthy() {
+    let srv = Server::start();
+    let data = bytes(6, 1 << 20);
+    let d = sha256(&data);
+    {
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        write!(s, "POST /v2/cut/blobs/uploads/?digest={d} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", data.len()).unwrap();
+        s.write_all(&data[..300_000]).unwrap();
+    } // dropped: the client vanished mid-body
+      // Garbage on the wire.
+    for junk in [
+        &b"\x00\x01\x02 nonsense\r\n\r\n"[..],
+        b"GET /v2/ HTTP/9.9\r\n\r\n",
+        b"PUT /v2/a/manifests/x HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+    ] {
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(junk).unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        let text = String::from_utf8_lossy(&buf);
+        assert!(!text.contains(" 500 "), "no 500 for junk: {text}");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        srv.http("HEAD", &format!("/v2/cut/blobs/{d}"), &[], b"")
+            .status,
+        404
+    );
+    let staged = std::fs::read_dir(srv.data_dir.join("uploads"))
+        .unwrap()
+        .count();
+    assert_eq!(staged, 0, "no staging file left behind");
+    assert_eq!(srv.http("GET", "/v2/", &[], b"").status, 200);
+}
+
+#[test]
+fn sigkill_mid_upload_loses_nothing_committed() {
+    let mut srv = Server::start();
+    let committed = bytes(7, 50_000);
+    let cd = sha256(&committed);
+    assert_eq!(
+        srv.http(
+            "POST",
+            &format!("/v2/k/blobs/uploads/?digest={cd}"),
+            &[],
+            &committed
+        )
+        .status,
+        201
+    );
+    let cfg = b"{}";
+    let cfgd = sha256(cfg);
+    assert_eq!(
+        srv.http(
+            "POST",
+            &format!("/v2/k/blobs/uploads/?digest={cfgd}"),
+            &[],
+            cfg
+        )
+        .status,
+        201
+    );
+    let m = image_manifest((&cfgd, 2), &[(&cd, committed.len())], None);
+    let r = srv.http(
+        "PUT",
+        "/v2/k/manifests/v1",
+        &[("Content-Type", OCI_MANIFEST)],
+        &m,
+    );
+    assert_eq!(r.status, 201);
+
+    // A chunked session with one chunk in, and a monolithic upload half sent.
+    let r = srv.http("POST", "/v2/k/blobs/uploads/", &[], b"");
+    let loc = r.header("Location").unwrap().to_string();
+    let big = bytes(8, 2 << 20);
+    let bd = sha256(&big);
+    let r = srv.http(
+        "PATCH",
+        &loc,
+        &[
+            ("Content-Range", "0-1048575"),
+            ("Content-Length", "1048576"),
+        ],
+        &big[..1 << 20],
+    );
+    assert_eq!(r.status, 202);
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    write!(
+        s,
+        "POST /v2/k/blobs/uploads/?digest={bd} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        big.len()
+    )
+    .unwrap();
+    s.write_all(&big[..1 << 20]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    srv.kill();
+
+    let srv2 = Server::start_on(&srv.data_dir, &[]);
+    assert_eq!(
+        srv2.http("HEAD", &format!("/v2/k/blobs/{bd}"), &[], b"")
+            .status,
+        404,
+        "half-sent blob is not visible"
+    );
+    let r = srv2.http("GET", "/v2/k/manifests/v1", &[], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, m);
+    assert_eq!(
+        srv2.http("GET", &format!("/v2/k/blobs/{cd}"), &[], b"")
+            .body,
+        committed
+    );
+    // The chunked session resumes where it was (the hash is rebuilt from disk).
+    let r = srv2.http("GET", &loc, &[], b"");
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("Range"), Some("0-1048575"));
+    let r = srv2.http(
+        "PUT",
+        &format!("{loc}?digest={bd}"),
+        &[("Content-Range", "1048576-2097151")],
+        &big[1 << 20..],
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        srv2.http("GET", &format!("/v2/k/blobs/{bd}"), &[], b"")
+            .body,
+        big
+    );
+    let ok: String = Command::new("sh")
+        .arg("-c")
+        .arg(format!("python3 -c \"import sqlite3;print(sqlite3.connect('{}').execute('pragma integrity_check').fetchone()[0])\"", srv.data_dir.join("mcr.db").display()))
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap();
+    assert_eq!(ok, "ok");
+}
+
+/// Streams `total` pseudo-random bytes as a PATCH body, hashing as it goes.
+fn stream_upload(srv: &Server, repo: &str, total: u64) -> String {
+    use sha2::Digest as _;
+    let r = srv.http("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"");
+    let loc = r.header("Location").unwrap().to_string();
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    write!(
+        s,
+        "PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut h = sha2::Sha256::new();
+    let chunk = bytes(99, 1 << 20);
+    let mut sent = 0u64;
+    let mut i = 0u8;
+    let mut buf = chunk.clone();
+    while sent < total {
+        buf[0] = i; // vary the chunks a little
+        i = i.wrapping_add(1);
+        let n = (total - sent).min(buf.len() as u64) as usize;
+        h.update(&buf[..n]);
+        s.write_all(&buf[..n]).unwrap();
+        sent += n as u64;
+    }
+    let r = read_response(&mut s, false);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let d = format!(
+        "sha256:{}",
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let r = srv.http("PUT", &format!("{loc}?digest={d}"), &[], b"");
+    assert_eq!(r.status, 201, "{}", r.text());
+    d
+}
+
+#[test]
+fn memory_stays_flat_for_a_1gib_blob() {
+    let mb: u64 = std::env::var("MCR_TEST_BIG_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let srv = Server::start();
+    let before = srv.peak_rss_kib();
+    let d = stream_upload(&srv, "big", mb << 20);
+    // Pull it back, streaming, and check length and digest.
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    write!(
+        s,
+        "GET /v2/big/blobs/{d} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(
+        head.contains(&format!("content-length: {}", mb << 20)),
+        "{head}"
+    );
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut got = 0u64;
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        got += n as u64;
+    }
+    assert_eq!(got, mb << 20);
+    let back = format!(
+        "sha256:{}",
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    assert_eq!(back, d);
+    let peak = srv.peak_rss_kib();
+    eprintln!("peak RSS before {before} KiB, after {mb} MiB in and out: {peak} KiB");
+    assert!(
+        peak < before + 64 * 1024,
+        "memory grew from {before} KiB to {peak} KiB: bodies must stream"
+    );
+}
+
+#[test]
+fn tls_hello_on_plain_listener_is_refused_at_once_and_peers_are_real() {
+    let srv = Server::start();
+    // The first bytes of a TLS 1.3 ClientHello record.
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = std::time::Instant::now();
+    s.write_all(&[0x16, 0x03, 0x01, 0x00, 0xf1, 0x01, 0x00, 0x00, 0xed, 0x03, 0x03]).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(2), "answered at once, not after a timeout");
+
+    // The access log names the client's own address, not the relay's.
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    let local = s.local_addr().unwrap();
+    write!(s, "GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s, false).status, 200);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(srv.log().contains(&format!("peer={local} ")), "{}", srv.log());
+}

@@ -1,0 +1,227 @@
+//! skopeo, a real registry client, against the real `mcr` binary: images,
+//! multi-platform indexes and artifacts go in and come back byte for byte.
+
+use crate::support::*;
+use std::path::Path;
+use std::process::Command;
+
+fn skopeo() -> Command {
+    let mut c = Command::new("skopeo");
+    c.arg("--insecure-policy");
+    c
+}
+
+fn copy(args: &[&str], src: &str, dst: &str) {
+    run(skopeo()
+        .arg("copy")
+        .arg("-q")
+        .arg("--preserve-digests")
+        .args(args)
+        .arg(src)
+        .arg(dst));
+}
+
+fn inspect_raw(host: &str, image: &str) -> Vec<u8> {
+    let out = skopeo()
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{host}/{image}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "inspect {image}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Every blob and manifest of `src` is present, byte for byte, in `dst`.
+fn same_blobs(src: &Path, dst: &Path, digests: &[&str]) {
+    for d in digests {
+        let hex = &d[7..];
+        let a = std::fs::read(src.join("blobs/sha256").join(hex)).unwrap();
+        let b = std::fs::read(dst.join("blobs/sha256").join(hex))
+            .unwrap_or_else(|_| panic!("{d} missing after the round trip"));
+        assert_eq!(a, b, "{d}");
+        assert_eq!(sha256(&b), *d);
+    }
+}
+
+fn manifest_blobs(layout: &Layout, manifest: &Desc) -> Vec<String> {
+    let m: serde_json::Value = serde_json::from_slice(&layout.blob(&manifest.digest)).unwrap();
+    let mut out = vec![
+        manifest.digest.clone(),
+        m["config"]["digest"].as_str().unwrap().to_string(),
+    ];
+    for l in m["layers"].as_array().unwrap() {
+        out.push(l["digest"].as_str().unwrap().to_string());
+    }
+    out
+}
+
+#[test]
+fn skopeo_image_round_trip_tags_and_delete() {
+    let srv = Server::start();
+    let host = srv.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let mut layout = Layout::new(&src);
+    let img = layout.image(Some("v1"), 11, 3, "amd64");
+
+    copy(
+        &["--dest-tls-verify=false"],
+        &format!("oci:{}:v1", src.display()),
+        &format!("docker://{host}/lib/multi:v1"),
+    );
+    copy(
+        &["--dest-tls-verify=false"],
+        &format!("oci:{}:v1", src.display()),
+        &format!("docker://{host}/lib/multi:v2"),
+    );
+    assert_eq!(
+        inspect_raw(&host, "lib/multi:v1"),
+        layout.blob(&img.digest),
+        "manifest kept byte for byte"
+    );
+
+    let out = tmp.path().join("out");
+    copy(
+        &["--src-tls-verify=false"],
+        &format!("docker://{host}/lib/multi:v1"),
+        &format!("oci:{}:v1", out.display()),
+    );
+    let blobs = manifest_blobs(&layout, &img);
+    assert_eq!(blobs.len(), 5);
+    same_blobs(
+        &src,
+        &out,
+        &blobs.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+
+    let tags = run(skopeo().args([
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{host}/lib/multi"),
+    ]));
+    let tags: serde_json::Value = serde_json::from_str(&tags).unwrap();
+    assert_eq!(tags["Tags"], serde_json::json!(["v1", "v2"]));
+
+    // skopeo deletes by digest: both tags of that manifest go.
+    run(skopeo().args([
+        "delete",
+        "--tls-verify=false",
+        &format!("docker://{host}/lib/multi:v1"),
+    ]));
+    let out = skopeo()
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{host}/lib/multi:v2"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "deleted manifest is gone");
+    let r = srv.http("GET", "/v2/lib/multi/tags/list", &[], b"");
+    assert_eq!(r.json()["tags"], serde_json::json!([]));
+}
+
+#[test]
+fn skopeo_multi_platform_index() {
+    let srv = Server::start();
+    let host = srv.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let mut layout = Layout::new(&src);
+    let idx = layout.index("multi", 21, &["amd64", "arm64", "s390x"]);
+
+    copy(
+        &["--all", "--dest-tls-verify=false"],
+        &format!("oci:{}:multi", src.display()),
+        &format!("docker://{host}/plat:multi"),
+    );
+    assert_eq!(inspect_raw(&host, "plat:multi"), layout.blob(&idx.digest));
+    let index: serde_json::Value = serde_json::from_slice(&layout.blob(&idx.digest)).unwrap();
+    let mut all = vec![idx.digest.clone()];
+    for child in index["manifests"].as_array().unwrap() {
+        let d = child["digest"].as_str().unwrap();
+        assert_eq!(inspect_raw(&host, &format!("plat@{d}")), layout.blob(d));
+        let desc = Desc {
+            media_type: OCI_MANIFEST.into(),
+            digest: d.to_string(),
+            size: 0,
+        };
+        all.extend(manifest_blobs(&layout, &desc));
+    }
+    let out = tmp.path().join("out");
+    copy(
+        &["--all", "--src-tls-verify=false"],
+        &format!("docker://{host}/plat:multi"),
+        &format!("oci:{}:multi", out.display()),
+    );
+    same_blobs(
+        &src,
+        &out,
+        &all.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+}
+
+#[test]
+fn skopeo_artifact_with_subject_and_referrers() {
+    let srv = Server::start();
+    let host = srv.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let mut layout = Layout::new(&src);
+    let img = layout.image(Some("app"), 31, 1, "amd64");
+    let art = layout.artifact("sig", "application/vnd.example.signature", &img, b"signed!");
+
+    let s = src.display();
+    copy(
+        &["--dest-tls-verify=false"],
+        &format!("oci:{s}:app"),
+        &format!("docker://{host}/signed:app"),
+    );
+    copy(
+        &["--dest-tls-verify=false"],
+        &format!("oci:{s}:sig"),
+        &format!("docker://{host}/signed:sig"),
+    );
+    assert_eq!(
+        inspect_raw(&host, "signed:sig"),
+        layout.blob(&art.digest),
+        "artifact manifest unchanged"
+    );
+
+    let r = srv.http(
+        "GET",
+        &format!("/v2/signed/referrers/{}", img.digest),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    let ms = r.json()["manifests"].as_array().unwrap().clone();
+    assert_eq!(ms.len(), 1, "{}", r.text());
+    assert_eq!(ms[0]["digest"], art.digest.as_str());
+    assert_eq!(ms[0]["artifactType"], "application/vnd.example.signature");
+    assert_eq!(ms[0]["annotations"]["org.example.kind"], "signature");
+
+    let out = tmp.path().join("out");
+    copy(
+        &["--src-tls-verify=false"],
+        &format!("docker://{host}/signed:sig"),
+        &format!("oci:{}:sig", out.display()),
+    );
+    same_blobs(
+        &src,
+        &out,
+        &manifest_blobs(&layout, &art)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+}
