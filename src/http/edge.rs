@@ -26,7 +26,7 @@ use std::time::Duration;
 const IDLE: Duration = Duration::from_secs(300);
 /// How long a new connection has to send its first byte.
 const FIRST_BYTE: Duration = Duration::from_secs(30);
-const RELAY_BUF: usize = 64 * 1024;
+const RELAY_BUF: usize = 16 * 1024;
 
 /// Backend-side local port of a relayed connection → the client's address.
 #[derive(Clone, Default)]

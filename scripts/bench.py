@@ -1,0 +1,309 @@
+#!/usr/bin/env python3
+"""mcr vs CNCF Distribution on loopback: large blob push/pull, chunked push,
+small-blob push rate, manifest GET rate, peak RSS.  Driven by scripts/bench.
+
+Every measurement runs against both registries in the same run, so the
+ratios hold even on a busy machine; absolute figures do not."""
+
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+MiB = 1 << 20
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_up(port, proc, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"registry exited early with {proc.returncode}")
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", "/v2/")
+            if c.getresponse().status in (200, 401):
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("registry did not come up")
+
+
+class Registry:
+    def __init__(self, name, cmd, port, workdir, env=None):
+        self.name, self.port = name, port
+        self.log = open(os.path.join(workdir, f"{name}.log"), "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=env)
+        wait_up(port, self.proc)
+
+    def peak_rss_mib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+    def conn(self):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+
+
+def start_mcr(binary, workdir):
+    port = free_port()
+    data = os.path.join(workdir, "mcr-data")
+    env = dict(os.environ, RUST_LOG="info")
+    return Registry("mcr", [binary, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data], port, workdir, env)
+
+
+def start_distribution(workdir):
+    port = free_port()
+    root = os.path.join(workdir, "dist-data")
+    os.makedirs(root, exist_ok=True)
+    cfg = os.path.join(workdir, "dist.yml")
+    with open(cfg, "w") as f:
+        f.write(f"""version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {root}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:{port}
+""")
+    return Registry("reference", ["docker-registry", "serve", cfg], port, workdir)
+
+
+def path_of(location):
+    u = urllib.parse.urlsplit(location)
+    return u.path + ("?" + u.query if u.query else "")
+
+
+def with_digest(location, digest):
+    p = path_of(location)
+    return p + ("&" if "?" in p else "?") + "digest=" + digest
+
+
+def start_upload(c, repo):
+    c.request("POST", f"/v2/{repo}/blobs/uploads/", headers={"Content-Length": "0"})
+    r = c.getresponse()
+    r.read()
+    assert r.status == 202, r.status
+    return r.getheader("Location")
+
+
+def make_file(path, size):
+    h = hashlib.sha256()
+    block = os.urandom(MiB)
+    with open(path, "wb") as f:
+        written = 0
+        i = 0
+        while written < size:
+            b = (i.to_bytes(8, "little") + block[8:])[: size - written]
+            f.write(b)
+            h.update(b)
+            written += len(b)
+            i += 1
+    return "sha256:" + h.hexdigest()
+
+
+def push_whole(reg, repo, path, digest):
+    """POST then one PUT with the whole body (curl streams the file)."""
+    c = reg.conn()
+    loc = start_upload(c, repo)
+    url = f"http://127.0.0.1:{reg.port}{with_digest(loc, digest)}"
+    t = time.time()
+    out = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", "-T", path,
+         "-H", "Content-Type: application/octet-stream", "-H", "Expect:", url],
+        capture_output=True, text=True, check=True)
+    dt = time.time() - t
+    assert out.stdout == "201", out.stdout
+    return os.path.getsize(path) / dt / 1e6
+
+
+def pull(reg, repo, digest, size):
+    url = f"http://127.0.0.1:{reg.port}/v2/{repo}/blobs/{digest}"
+    out = subprocess.run(["curl", "-s", "-L", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}", url],
+                         capture_output=True, text=True, check=True)
+    code, got, secs = out.stdout.split()
+    assert code == "200" and int(got) == size, out.stdout
+    return size / float(secs) / 1e6
+
+
+def push_chunked(reg, repo, path, digest, chunk=8 * MiB):
+    c = reg.conn()
+    t = time.time()
+    loc = start_upload(c, repo)
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        off = 0
+        while off < size:
+            data = f.read(chunk)
+            c.request("PATCH", path_of(loc), body=data, headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"{off}-{off + len(data) - 1}",
+                "Content-Length": str(len(data))})
+            r = c.getresponse()
+            r.read()
+            assert r.status == 202, (r.status, off)
+            loc = r.getheader("Location")
+            off += len(data)
+    c.request("PUT", with_digest(loc, digest), headers={"Content-Length": "0"})
+    r = c.getresponse()
+    r.read()
+    assert r.status == 201, r.status
+    return size / (time.time() - t) / 1e6
+
+
+def small_blobs(reg, repo, clients, per_client, size=4096):
+    errors = []
+
+    def worker(k):
+        try:
+            c = reg.conn()
+            for i in range(per_client):
+                data = os.urandom(size)
+                d = "sha256:" + hashlib.sha256(data).hexdigest()
+                loc = start_upload(c, repo)
+                c.request("PUT", with_digest(loc, d), body=data,
+                          headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)})
+                r = c.getresponse()
+                r.read()
+                if r.status != 201:
+                    errors.append(r.status)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    t = time.time()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    dt = time.time() - t
+    if errors:
+        raise SystemExit(f"{reg.name}: small blob errors: {errors[:5]}")
+    return clients * per_client / dt
+
+
+def push_image(reg, repo, tag):
+    c = reg.conn()
+    blobs = []
+    for data in (b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}', os.urandom(2048)):
+        d = "sha256:" + hashlib.sha256(data).hexdigest()
+        loc = start_upload(c, repo)
+        c.request("PUT", with_digest(loc, d), body=data, headers={"Content-Length": str(len(data))})
+        r = c.getresponse()
+        r.read()
+        assert r.status == 201
+        blobs.append((d, len(data)))
+    m = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blobs[0][0], "size": blobs[0][1]},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": blobs[1][0], "size": blobs[1][1]}],
+    }).encode()
+    c.request("PUT", f"/v2/{repo}/manifests/{tag}", body=m,
+              headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json", "Content-Length": str(len(m))})
+    r = c.getresponse()
+    r.read()
+    assert r.status == 201, r.status
+
+
+def manifest_gets(reg, repo, tag, conns, secs):
+    url = f"http://127.0.0.1:{reg.port}/v2/{repo}/manifests/{tag}"
+    out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{secs}s",
+                          "-H", "Accept: application/vnd.oci.image.manifest.v1+json", url],
+                         capture_output=True, text=True, check=True).stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if non2xx:
+        raise SystemExit(f"{reg.name}: {non2xx.group(1)} failed manifest GETs")
+    return float(m.group(1))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mcr", required=True)
+    ap.add_argument("--quick", action="store_true", help="smaller sizes, shorter runs")
+    ap.add_argument("--markdown", help="append the result table to this file")
+    a = ap.parse_args()
+    big = (256 if a.quick else 1024) * MiB
+    chunked = (64 if a.quick else 256) * MiB
+    secs = 3 if a.quick else 10
+    per_client = 50 if a.quick else 200
+    work = tempfile.mkdtemp(prefix="mcr-bench-")
+    try:
+        big_path, chunk_path = os.path.join(work, "big.bin"), os.path.join(work, "chunked.bin")
+        big_d = make_file(big_path, big)
+        chunk_d = make_file(chunk_path, chunked)
+        results = {}
+        for name, start in (("reference", lambda: start_distribution(work)), ("mcr", lambda: start_mcr(a.mcr, work))):
+            reg = start()
+            try:
+                r = {}
+                r["push"] = push_whole(reg, "bench/big", big_path, big_d)
+                r["pull"] = pull(reg, "bench/big", big_d, big)
+                r["chunked"] = push_chunked(reg, "bench/chunked", chunk_path, chunk_d)
+                r["small"] = small_blobs(reg, "bench/small", 8, per_client)
+                push_image(reg, "bench/img", "v1")
+                manifest_gets(reg, "bench/img", "v1", 16, 1)  # warm up
+                r["get16"] = manifest_gets(reg, "bench/img", "v1", 16, secs)
+                r["get64"] = manifest_gets(reg, "bench/img", "v1", 64, secs)
+                r["rss"] = reg.peak_rss_mib()
+                results[name] = r
+            finally:
+                reg.stop()
+            shutil.rmtree(os.path.join(work, "mcr-data" if name == "mcr" else "dist-data"), ignore_errors=True)
+        rows = [
+            ("push", f"monolithic {big // MiB} MiB blob push (MB/s)"),
+            ("pull", f"{big // MiB} MiB blob pull (MB/s)"),
+            ("chunked", f"chunked {chunked // MiB} MiB push, 8 MiB chunks (MB/s)"),
+            ("small", "4 KiB blob push, 8 clients (blobs/s)"),
+            ("get16", "manifest GET, 16 connections (req/s)"),
+            ("get64", "manifest GET, 64 connections (req/s)"),
+            ("rss", "server peak RSS (MiB)"),
+        ]
+        lines = ["| measurement | mcr | reference | mcr/reference |", "| --- | ---: | ---: | ---: |"]
+        for key, label in rows:
+            m, ref = results["mcr"][key], results["reference"][key]
+            lines.append(f"| {label} | {m:.1f} | {ref:.1f} | {m / ref:.2f}× |")
+        table = "\n".join(lines)
+        print(table)
+        if a.markdown:
+            with open(a.markdown, "a") as f:
+                f.write(table + "\n")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
