@@ -54,7 +54,7 @@ impl Default for Server {
     fn default() -> Self {
         Server {
             listen: "127.0.0.1:5000".into(),
-            workers: 64,
+            workers: 32,
         }
     }
 }

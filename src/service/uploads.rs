@@ -269,7 +269,8 @@ fn append(
     declared: Option<u64>,
 ) -> Result<u64> {
     let mut w = ctx.app.store.append_upload(id)?;
-    let mut buf = vec![0u8; BUF];
+    // Size the buffer to the body: small blobs should not cost 512 KiB each.
+    let mut buf = vec![0u8; declared.map_or(BUF, |n| (n as usize).clamp(1, BUF))];
     let mut total = 0u64;
     loop {
         let n = read_some(body, &mut buf, "read request body").map_err(|e| match e {

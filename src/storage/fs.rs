@@ -46,22 +46,114 @@ impl FsStore {
     }
 }
 
-struct FileWriter(File);
+/// Appends to a staged upload.  Small uploads are written directly; once an
+/// upload passes `OFFLOAD_AFTER` bytes the writes move to a writer thread,
+/// so that hashing the next buffer overlaps writing the last one, and that
+/// thread starts writeback every `SYNC_EVERY` bytes so the final fsync at
+/// commit has little left to do.
+struct FileWriter {
+    file: Option<File>,
+    written: u64,
+    offload: Option<Offload>,
+}
+
+struct Offload {
+    tx: crossbeam::channel::Sender<Vec<u8>>,
+    spare: crossbeam::channel::Receiver<Vec<u8>>,
+    handle: std::thread::JoinHandle<io::Result<()>>,
+}
+
+const OFFLOAD_AFTER: u64 = 8 << 20;
+const SYNC_EVERY: u64 = 64 << 20;
+
+impl FileWriter {
+    fn new(file: File) -> FileWriter {
+        FileWriter {
+            file: Some(file),
+            written: 0,
+            offload: None,
+        }
+    }
+
+    fn start_offload(&mut self) -> io::Result<()> {
+        let mut file = self.file.take().expect("file present until offloaded");
+        let (tx, rx) = crossbeam::channel::bounded::<Vec<u8>>(4);
+        let (spare_tx, spare) = crossbeam::channel::bounded::<Vec<u8>>(4);
+        let handle = std::thread::Builder::new()
+            .name("upload-writer".into())
+            .spawn(move || {
+                let mut unsynced = 0u64;
+                for buf in rx {
+                    file.write_all(&buf)?;
+                    unsynced += buf.len() as u64;
+                    if unsynced >= SYNC_EVERY {
+                        file.sync_data()?;
+                        unsynced = 0;
+                    }
+                    let _ = spare_tx.try_send(buf);
+                }
+                Ok(())
+            })?;
+        self.offload = Some(Offload { tx, spare, handle });
+        Ok(())
+    }
+
+    /// Joins the writer thread, returning its first error.
+    fn join_offload(&mut self) -> io::Result<()> {
+        match self.offload.take() {
+            Some(o) => {
+                drop(o.tx);
+                o.handle
+                    .join()
+                    .map_err(|_| io::Error::other("upload writer panicked"))?
+            }
+            None => Ok(()),
+        }
+    }
+}
 
 impl Write for FileWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
+        if self.offload.is_none() && self.written + buf.len() as u64 > OFFLOAD_AFTER {
+            self.start_offload()?;
+        }
+        self.written += buf.len() as u64;
+        match (&self.offload, &mut self.file) {
+            (Some(o), _) => {
+                let mut v = o.spare.try_recv().unwrap_or_default();
+                v.clear();
+                v.extend_from_slice(buf);
+                if o.tx.send(v).is_err() {
+                    // The writer stopped on an error: surface it.
+                    self.join_offload()?;
+                    return Err(io::Error::other("upload writer stopped"));
+                }
+                Ok(buf.len())
+            }
+            (None, Some(f)) => {
+                f.write_all(buf)?;
+                Ok(buf.len())
+            }
+            (None, None) => Err(io::Error::other("upload writer already finished")),
+        }
     }
+
     fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
+        Ok(())
+    }
+}
+
+impl Drop for FileWriter {
+    fn drop(&mut self) {
+        let _ = self.join_offload();
     }
 }
 
 impl UploadWriter for FileWriter {
-    fn finish(self: Box<Self>) -> Result<()> {
+    fn finish(mut self: Box<Self>) -> Result<()> {
         // Written bytes are in the page cache and survive a process crash;
         // commit_upload fsyncs before the blob becomes visible.
-        Ok(())
+        self.join_offload().context("write upload")
     }
 }
 
@@ -103,7 +195,7 @@ impl BlobStore for FsStore {
     fn append_upload(&self, id: &str) -> Result<Box<dyn UploadWriter>> {
         let path = self.upload_path(id)?;
         match not_found_none(OpenOptions::new().append(true).open(path), "open upload")? {
-            Some(f) => Ok(Box::new(FileWriter(f))),
+            Some(f) => Ok(Box::new(FileWriter::new(f))),
             None => Err(Error::NotFound(What::Upload)),
         }
     }

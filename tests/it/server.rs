@@ -354,18 +354,32 @@ fn tls_hello_on_plain_listener_is_refused_at_once_and_peers_are_real() {
     let mut s = TcpStream::connect(srv.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let started = std::time::Instant::now();
-    s.write_all(&[0x16, 0x03, 0x01, 0x00, 0xf1, 0x01, 0x00, 0x00, 0xed, 0x03, 0x03]).unwrap();
+    s.write_all(&[
+        0x16, 0x03, 0x01, 0x00, 0xf1, 0x01, 0x00, 0x00, 0xed, 0x03, 0x03,
+    ])
+    .unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).unwrap();
     let text = String::from_utf8_lossy(&buf);
     assert!(text.starts_with("HTTP/1.1 400"), "{text}");
-    assert!(started.elapsed() < Duration::from_secs(2), "answered at once, not after a timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "answered at once, not after a timeout"
+    );
 
     // The access log names the client's own address, not the relay's.
     let mut s = TcpStream::connect(srv.addr).unwrap();
     let local = s.local_addr().unwrap();
-    write!(s, "GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     assert_eq!(read_response(&mut s, false).status, 200);
     std::thread::sleep(Duration::from_millis(200));
-    assert!(srv.log().contains(&format!("peer={local} ")), "{}", srv.log());
+    assert!(
+        srv.log().contains(&format!("peer={local} ")),
+        "{}",
+        srv.log()
+    );
 }
