@@ -26,7 +26,11 @@ use std::time::Duration;
 const IDLE: Duration = Duration::from_secs(300);
 /// How long a new connection has to send its first byte.
 const FIRST_BYTE: Duration = Duration::from_secs(30);
-const RELAY_BUF: usize = 16 * 1024;
+/// Relay buffers start small (most exchanges are small) and grow once a
+/// read fills them, so big transfers take few syscalls and idle
+/// connections cost little memory.
+const RELAY_BUF_START: usize = 16 * 1024;
+const RELAY_BUF_MAX: usize = 256 * 1024;
 
 /// Backend-side local port of a relayed connection → the client's address.
 #[derive(Clone, Default)]
@@ -173,7 +177,7 @@ fn pump_both(client: TcpStream, up: TcpStream) -> io::Result<()> {
 }
 
 fn pump(from: &mut TcpStream, to: &mut TcpStream) -> io::Result<()> {
-    let mut buf = vec![0u8; RELAY_BUF];
+    let mut buf = vec![0u8; RELAY_BUF_START];
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) => return Ok(()),
@@ -182,5 +186,8 @@ fn pump(from: &mut TcpStream, to: &mut TcpStream) -> io::Result<()> {
             Err(e) => return Err(e),
         };
         to.write_all(&buf[..n])?;
+        if n == buf.len() && buf.len() < RELAY_BUF_MAX {
+            buf = vec![0u8; RELAY_BUF_MAX];
+        }
     }
 }
