@@ -11,5 +11,6 @@ pub mod error;
 pub mod http;
 pub mod model;
 pub mod oci;
+pub mod policy;
 pub mod service;
 pub mod storage;

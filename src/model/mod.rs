@@ -52,7 +52,8 @@ impl Actor {
 }
 
 /// What a request wants to do, in the policy's vocabulary.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Action {
     VersionCheck,
     Pull,
