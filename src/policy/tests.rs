@@ -96,8 +96,22 @@ fn each_field_must_match() {
         actions: vec![Push],
         ..rule(1, Effect::Allow)
     };
-    check(&[base.clone()], &robot, Push, Some("a"), true, &[1]);
-    check(&[base.clone()], &robot, Pull, Some("a"), false, &[]);
+    check(
+        std::slice::from_ref(&base),
+        &robot,
+        Push,
+        Some("a"),
+        true,
+        &[1],
+    );
+    check(
+        std::slice::from_ref(&base),
+        &robot,
+        Pull,
+        Some("a"),
+        false,
+        &[],
+    );
     let cases: Vec<(Rule, bool)> = vec![
         (
             Rule {
@@ -195,7 +209,7 @@ fn each_field_must_match() {
     ];
     for (r, allowed) in cases {
         let d = evaluate(
-            &[r.clone()],
+            std::slice::from_ref(&r),
             &Query {
                 who: &robot,
                 action: Push,
