@@ -312,9 +312,16 @@ fn deny_wins_at_any_priority_and_order_is_by_priority() {
         &[7],
     );
     // Deny beats even the built-in admin allow.
-    check(&[deny.clone()], &admin, Push, Some("secret/x"), false, &[7]);
     check(
-        &[deny.clone()],
+        std::slice::from_ref(&deny),
+        &admin,
+        Push,
+        Some("secret/x"),
+        false,
+        &[7],
+    );
+    check(
+        std::slice::from_ref(&deny),
         &admin,
         Push,
         Some("public/x"),
