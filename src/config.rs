@@ -26,6 +26,10 @@ pub struct Server {
     pub listen: String,
     /// Worker threads serving requests; an upload holds one for its duration.
     pub workers: usize,
+    /// PEM certificate chain for HTTPS (TLS 1.3 only); empty for plain HTTP.
+    pub tls_cert: String,
+    /// PEM private key matching `tls_cert`.
+    pub tls_key: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -55,6 +59,8 @@ impl Default for Server {
         Server {
             listen: "127.0.0.1:5000".into(),
             workers: 32,
+            tls_cert: String::new(),
+            tls_key: String::new(),
         }
     }
 }
@@ -89,6 +95,8 @@ impl Default for Log {
 pub struct Overrides {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
 }
 
 impl Config {
@@ -117,6 +125,12 @@ impl Config {
         if let Some(d) = &flags.data_dir {
             config.storage.data_dir = d.clone();
         }
+        if let Some(c) = &flags.tls_cert {
+            config.server.tls_cert = c.clone();
+        }
+        if let Some(k) = &flags.tls_key {
+            config.server.tls_key = k.clone();
+        }
         config.validate()?;
         Ok(config)
     }
@@ -132,10 +146,13 @@ impl Config {
 
     fn validate(&self) -> Result<()> {
         let addr = self.listen_addr()?;
-        if !addr.ip().is_loopback() {
+        if self.server.tls_cert.is_empty() != self.server.tls_key.is_empty() {
+            bail!("server.tls_cert and server.tls_key must be set together");
+        }
+        if !self.tls_enabled() && !addr.ip().is_loopback() {
             bail!(
                 "refusing to serve plain HTTP on non-loopback address {addr}: \
-                 TLS is not configured (plain HTTP is allowed on loopback only)"
+                 configure TLS (--tls-cert/--tls-key); plain HTTP is allowed on loopback only"
             );
         }
         if self.server.workers == 0 || self.server.workers > 4096 {
@@ -151,6 +168,10 @@ impl Config {
             bail!("storage.data_dir must not be empty");
         }
         Ok(())
+    }
+
+    pub fn tls_enabled(&self) -> bool {
+        !self.server.tls_cert.is_empty()
     }
 
     pub fn to_toml(&self) -> String {
@@ -244,6 +265,7 @@ mod tests {
         let flags = Overrides {
             listen: Some("127.0.0.1:0".into()),
             data_dir: Some("/tmp/x".into()),
+            ..Overrides::default()
         };
         let c = Config::load(
             Some(&f),

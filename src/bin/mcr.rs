@@ -30,6 +30,12 @@ struct ConfigArgs {
     /// Directory for blobs and the metadata database.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// PEM certificate chain: serve HTTPS (TLS 1.3 only).
+    #[arg(long)]
+    tls_cert: Option<String>,
+    /// PEM private key for --tls-cert.
+    #[arg(long)]
+    tls_key: Option<String>,
 }
 
 impl ConfigArgs {
@@ -37,6 +43,8 @@ impl ConfigArgs {
         let flags = Overrides {
             listen: self.listen.clone(),
             data_dir: self.data_dir.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
         };
         Config::load(self.config.as_deref(), std::env::vars(), &flags)
     }
@@ -103,9 +111,19 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("{e:#}"))
             .with_context(|| format!("cannot open data directory {}", data_dir.display()))?,
     );
-    let http = HttpServer::start(app.clone(), addr, workers)?;
+    let tls = if app.config.tls_enabled() {
+        let c = &app.config.server;
+        Some(mcr::http::tls::server_config(
+            c.tls_cert.as_ref(),
+            c.tls_key.as_ref(),
+        )?)
+    } else {
+        None
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let http = HttpServer::start(app.clone(), addr, workers, tls)?;
     log::info!(
-        "listening http={} data_dir={} version={}",
+        "listening {scheme}={} data_dir={} version={}",
         http.addr(),
         data_dir.display(),
         env!("CARGO_PKG_VERSION")

@@ -55,6 +55,7 @@ impl Edge {
         backend: SocketAddr,
         peers: PeerMap,
         max_conns: usize,
+        tls: Option<Arc<rustls::ServerConfig>>,
     ) -> io::Result<Edge> {
         let listener = TcpListener::bind(listen)?;
         let addr = listener.local_addr()?;
@@ -82,12 +83,12 @@ impl Edge {
                         continue;
                     }
                     live.fetch_add(1, Ordering::SeqCst);
-                    let (peers, live) = (peers.clone(), live.clone());
+                    let (peers, live, tls) = (peers.clone(), live.clone(), tls.clone());
                     let spawned =
                         std::thread::Builder::new()
                             .name("http-relay".into())
                             .spawn(move || {
-                                if let Err(e) = relay(client, backend, &peers) {
+                                if let Err(e) = relay(client, backend, &peers, tls) {
                                     log::debug!("relay ended err={e}");
                                 }
                                 live.fetch_sub(1, Ordering::SeqCst);
@@ -120,6 +121,11 @@ impl Edge {
 }
 
 fn reply_and_close(mut s: TcpStream, status: u16, msg: &str) -> io::Result<()> {
+    // Read what the client sent so far, so closing does not reset the
+    // connection before it has read the answer.
+    let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut sink = [0u8; 4096];
+    let _ = s.read(&mut sink);
     let reason = if status == 400 {
         "Bad Request"
     } else {
@@ -136,7 +142,12 @@ fn reply_and_close(mut s: TcpStream, status: u16, msg: &str) -> io::Result<()> {
     Ok(())
 }
 
-fn relay(client: TcpStream, backend: SocketAddr, peers: &PeerMap) -> io::Result<()> {
+fn relay(
+    client: TcpStream,
+    backend: SocketAddr,
+    peers: &PeerMap,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> io::Result<()> {
     let peer = client.peer_addr()?;
     client.set_nodelay(true)?;
     client.set_read_timeout(Some(FIRST_BYTE))?;
@@ -144,19 +155,157 @@ fn relay(client: TcpStream, backend: SocketAddr, peers: &PeerMap) -> io::Result<
     if client.peek(&mut first)? == 0 {
         return Ok(());
     }
-    if first[0] == 0x16 {
-        // A TLS handshake record: this listener speaks plain HTTP.
-        log::debug!("tls hello on plain listener peer={peer}");
-        return reply_and_close(client, 400, "this mcr listener speaks plain HTTP, not TLS");
-    }
+    let is_tls_hello = first[0] == 0x16;
+    let conn = match (tls, is_tls_hello) {
+        (None, true) => {
+            log::debug!("tls hello on plain listener peer={peer}");
+            return reply_and_close(client, 400, "this mcr listener speaks plain HTTP, not TLS");
+        }
+        (Some(_), false) => {
+            log::debug!("plain http on tls listener peer={peer}");
+            return reply_and_close(client, 400, "this mcr listener speaks HTTPS (TLS 1.3)");
+        }
+        (Some(config), true) => Some(handshake(&client, config, peer)?),
+        (None, false) => None,
+    };
     client.set_read_timeout(Some(IDLE))?;
     let up = TcpStream::connect(backend)?;
     up.set_nodelay(true)?;
     let port = up.local_addr()?.port();
     peers.0.lock().insert(port, peer);
-    let result = pump_both(client, up);
+    let result = match conn {
+        Some(conn) => pump_tls(client, conn, up),
+        None => pump_both(client, up),
+    };
     peers.0.lock().remove(&port);
     result
+}
+
+/// Completes the TLS 1.3 handshake within the first-byte timeout.
+fn handshake(
+    client: &TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    peer: SocketAddr,
+) -> io::Result<rustls::ServerConnection> {
+    let mut conn = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
+    let mut sock = client;
+    while conn.is_handshaking() {
+        if let Err(e) = conn.complete_io(&mut sock) {
+            log::info!("tls handshake failed peer={peer} err={e}");
+            return Err(e);
+        }
+    }
+    Ok(conn)
+}
+
+/// A TLS session shared by the two relay directions.  The lock covers
+/// rustls state and writes to the client socket, so records go out in the
+/// order rustls produced them.
+struct Tls {
+    conn: rustls::ServerConnection,
+    sock: TcpStream,
+}
+
+impl Tls {
+    fn flush(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            self.conn.write_tls(&mut self.sock)?;
+        }
+        Ok(())
+    }
+}
+
+fn pump_tls(client: TcpStream, conn: rustls::ServerConnection, up: TcpStream) -> io::Result<()> {
+    let mut c_read = client.try_clone()?;
+    let tls = Arc::new(Mutex::new(Tls { conn, sock: client }));
+    let (mut u_read, mut u_write) = (up.try_clone()?, up);
+    let tls2 = tls.clone();
+    let down = std::thread::Builder::new()
+        .name("http-relay-down".into())
+        .spawn(move || {
+            let r = pump_to_tls(&mut u_read, &tls2);
+            let mut t = tls2.lock();
+            t.conn.send_close_notify();
+            let _ = t.flush();
+            let _ = t.sock.shutdown(Shutdown::Write);
+            r
+        })?;
+    let r = pump_from_tls(&mut c_read, &tls, &mut u_write);
+    let _ = u_write.shutdown(Shutdown::Write);
+    let _ = down.join();
+    r
+}
+
+/// Client (TLS) → backend (plain).
+fn pump_from_tls(from: &mut TcpStream, tls: &Mutex<Tls>, to: &mut TcpStream) -> io::Result<()> {
+    let mut buf = vec![0u8; RELAY_BUF_START];
+    let mut plain = Vec::new();
+    // Application data may have arrived with the handshake's last flight.
+    let mut closed = drain_plaintext(&mut tls.lock().conn, &mut plain)?;
+    to.write_all(&plain)?;
+    plain.clear();
+    while !closed {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        {
+            let mut t = tls.lock();
+            let mut rd = &buf[..n];
+            while !rd.is_empty() {
+                t.conn.read_tls(&mut rd)?;
+                if let Err(e) = t.conn.process_new_packets() {
+                    let _ = t.flush(); // the alert
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                }
+                closed |= drain_plaintext(&mut t.conn, &mut plain)?;
+            }
+            t.flush()?;
+        }
+        to.write_all(&plain)?;
+        plain.clear();
+        if n == buf.len() && buf.len() < RELAY_BUF_MAX {
+            buf = vec![0u8; RELAY_BUF_MAX];
+        }
+    }
+    Ok(())
+}
+
+/// Moves decrypted bytes into `plain`; true once the client sent close_notify.
+fn drain_plaintext(conn: &mut rustls::ServerConnection, plain: &mut Vec<u8>) -> io::Result<bool> {
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match conn.reader().read(&mut chunk) {
+            Ok(0) => return Ok(true),
+            Ok(m) => plain.extend_from_slice(&chunk[..m]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Backend (plain) → client (TLS).
+fn pump_to_tls(from: &mut TcpStream, tls: &Mutex<Tls>) -> io::Result<()> {
+    let mut buf = vec![0u8; RELAY_BUF_START];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut t = tls.lock();
+        for chunk in buf[..n].chunks(64 * 1024) {
+            t.conn.writer().write_all(chunk)?;
+            t.flush()?;
+        }
+        drop(t);
+        if n == buf.len() && buf.len() < RELAY_BUF_MAX {
+            buf = vec![0u8; RELAY_BUF_MAX];
+        }
+    }
 }
 
 /// Copies client → backend on this thread and backend → client on another,

@@ -7,6 +7,7 @@
 
 mod edge;
 mod server;
+pub mod tls;
 
 pub use server::HttpServer;
 

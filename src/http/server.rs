@@ -29,7 +29,12 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    pub fn start(app: Arc<App>, addr: SocketAddr, workers: usize) -> anyhow::Result<HttpServer> {
+    pub fn start(
+        app: Arc<App>,
+        addr: SocketAddr,
+        workers: usize,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> anyhow::Result<HttpServer> {
         let server = tiny_http::Server::http("127.0.0.1:0")
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("cannot bind the loopback backend listener")?;
@@ -39,7 +44,7 @@ impl HttpServer {
             .context("backend has no IP address")?;
         let server = Arc::new(server);
         let peers = PeerMap::default();
-        let edge = Edge::start(addr, backend, peers.clone(), workers * 16)
+        let edge = Edge::start(addr, backend, peers.clone(), workers * 16, tls)
             .with_context(|| format!("cannot listen on {addr}"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let workers = (0..workers)

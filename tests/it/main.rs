@@ -5,3 +5,4 @@ mod docker;
 mod server;
 mod skopeo;
 mod support;
+mod tls;

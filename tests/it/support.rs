@@ -259,17 +259,32 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Server {
+        Server::start_args(&[])
+    }
+
+    /// Starts on a fresh data directory with extra `mcr serve` arguments.
+    pub fn start_args(args: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let mut s = Server::start_on(&data, &[]);
+        let mut s = Server::start_with(&data, args, &[]);
         s._dir = Some(dir);
         s
     }
 
     /// Starts `mcr serve` on port 0 with `data` as data directory.
     pub fn start_on(data: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_with(data, &[], env)
+    }
+
+    /// Starts `mcr serve` with extra arguments (default `--listen 127.0.0.1:0`).
+    pub fn start_with(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcr"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        cmd.arg("serve");
+        if !args.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        cmd.args(args)
+            .arg("--data-dir")
             .arg(data)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -285,17 +300,30 @@ impl Server {
         let log2 = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening http=").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap_or("").to_string();
-                    let _ = tx.send(addr);
+                {
+                    let mut l = log2.lock().unwrap();
+                    l.push_str(&line);
+                    l.push('\n');
                 }
-                let mut l = log2.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
+                // Announce the address only once its line is in the log.
+                if let Some(rest) = line.split("listening ").nth(1) {
+                    let first = rest.split_whitespace().next().unwrap_or("");
+                    if let Some((_, addr)) = first.split_once('=') {
+                        let _ = tx.send(addr.to_string());
+                    }
+                }
             }
         });
         let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(a) => a.parse().unwrap(),
+            Ok(a) => {
+                let a: SocketAddr = a.parse().unwrap();
+                // A wildcard bind is reached through loopback.
+                if a.ip().is_unspecified() {
+                    SocketAddr::from(([127, 0, 0, 1], a.port()))
+                } else {
+                    a
+                }
+            }
             Err(_) => {
                 let _ = child.kill();
                 panic!("mcr did not start: {}", log.lock().unwrap());
@@ -609,4 +637,91 @@ pub fn run(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+// -------------------------------------------------------------- TLS certs
+
+/// A throwaway CA and a server certificate for 127.0.0.1/localhost, made
+/// with the openssl CLI.
+pub struct Certs {
+    pub dir: TempDir,
+}
+
+impl Certs {
+    pub fn new() -> Certs {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let ossl = |args: &[&str]| {
+            run(Command::new("openssl").args(args).current_dir(d));
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        ossl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                    "-subj",
+                    "/CN=mcr test CA",
+                    "-days",
+                    "2",
+                ],
+            ]
+            .concat(),
+        );
+        ossl(
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=localhost",
+                ],
+            ]
+            .concat(),
+        );
+        std::fs::write(
+            d.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .unwrap();
+        ossl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
+        // A directory holding only the CA, as skopeo's --cert-dir wants.
+        std::fs::create_dir(d.join("trust")).unwrap();
+        std::fs::copy(d.join("ca.crt"), d.join("trust/ca.crt")).unwrap();
+        Certs { dir }
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
 }
