@@ -1,10 +1,12 @@
 //! The application root: configuration, metadata database, blob store and
 //! clock, plus the per-request context handed to the service layer.
 
+use crate::auth::{local::LocalProvider, Auth};
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Context, Result};
 use crate::model::Actor;
+use crate::service::access::PolicyEngine;
 use crate::service::uploads::UploadStates;
 use crate::storage::{BlobStore, FsStore};
 use std::net::SocketAddr;
@@ -20,10 +22,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0)
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
     }
 }
 
@@ -32,6 +31,8 @@ pub struct App {
     pub db: Db,
     pub store: Box<dyn BlobStore>,
     pub clock: Arc<dyn Clock>,
+    pub auth: Auth,
+    pub policy: PolicyEngine,
     pub(crate) uploads: UploadStates,
 }
 
@@ -47,13 +48,10 @@ impl App {
         std::fs::create_dir_all(dir).context("create data directory")?;
         let db = Db::open(&dir.join("mcr.db"))?;
         let store = Box::new(FsStore::open(dir)?);
-        Ok(App {
-            config,
-            db,
-            store,
-            clock,
-            uploads: UploadStates::default(),
-        })
+        let provider = LocalProvider::new(db.clone(), clock.clone(), config.token_ttl_secs());
+        let auth = Auth::new(Box::new(provider), clock.clone());
+        let policy = PolicyEngine::load(&db)?;
+        Ok(App { config, db, store, clock, auth, policy, uploads: UploadStates::default() })
     }
 
     pub fn now(&self) -> i64 {

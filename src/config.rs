@@ -16,7 +16,40 @@ pub struct Config {
     pub server: Server,
     pub storage: Storage,
     pub limits: Limits,
+    pub auth: Auth,
     pub log: Log,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Auth {
+    /// Identity provider: "local" (users in the metadata database).
+    pub provider: String,
+    /// Lifetime of tokens issued by the local provider, e.g. "1h", "90m".
+    pub token_ttl: String,
+    /// The `service` named in Bearer challenges and token requests.
+    pub service: String,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth { provider: "local".into(), token_ttl: "1h".into(), service: "mcr".into() }
+    }
+}
+
+/// Parses durations like "90s", "15m", "1h", "2d" (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<u64> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().with_context(|| format!("duration {s:?} must start with a number"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        other => bail!("duration {s:?} has unknown unit {other:?} (use s, m, h or d)"),
+    };
+    n.checked_mul(mult).with_context(|| format!("duration {s:?} is too large"))
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -67,26 +100,19 @@ impl Default for Server {
 
 impl Default for Storage {
     fn default() -> Self {
-        Storage {
-            data_dir: PathBuf::from("./mcr-data"),
-        }
+        Storage { data_dir: PathBuf::from("./mcr-data") }
     }
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            manifest_max_bytes: 4 << 20,
-            page_max: 1000,
-        }
+        Limits { manifest_max_bytes: 4 << 20, page_max: 1000 }
     }
 }
 
 impl Default for Log {
     fn default() -> Self {
-        Log {
-            level: "info".into(),
-        }
+        Log { level: "info".into() }
     }
 }
 
@@ -116,9 +142,9 @@ impl Config {
             None => toml::Table::new(),
         };
         apply_env(&mut table, env)?;
-        let mut config: Config = table.try_into().map_err(|e: toml::de::Error| {
-            anyhow::anyhow!("invalid configuration: {}", e.message())
-        })?;
+        let mut config: Config = table
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow::anyhow!("invalid configuration: {}", e.message()))?;
         if let Some(l) = &flags.listen {
             config.server.listen = l.clone();
         }
@@ -137,10 +163,7 @@ impl Config {
 
     pub fn listen_addr(&self) -> Result<SocketAddr> {
         self.server.listen.parse().with_context(|| {
-            format!(
-                "server.listen {:?} is not an address like 127.0.0.1:5000",
-                self.server.listen
-            )
+            format!("server.listen {:?} is not an address like 127.0.0.1:5000", self.server.listen)
         })
     }
 
@@ -164,10 +187,21 @@ impl Config {
         if self.limits.manifest_max_bytes < 4 << 20 {
             bail!("limits.manifest_max_bytes must be at least 4 MiB (the OCI minimum)");
         }
+        if self.auth.provider != "local" {
+            bail!("auth.provider {:?} is not supported (use \"local\")", self.auth.provider);
+        }
+        let ttl = parse_duration(&self.auth.token_ttl).context("auth.token_ttl")?;
+        if !(60..=30 * 86400).contains(&ttl) {
+            bail!("auth.token_ttl must be between 1m and 30d");
+        }
         if self.storage.data_dir.as_os_str().is_empty() {
             bail!("storage.data_dir must not be empty");
         }
         Ok(())
+    }
+
+    pub fn token_ttl_secs(&self) -> i64 {
+        parse_duration(&self.auth.token_ttl).unwrap_or(3600) as i64
     }
 
     pub fn tls_enabled(&self) -> bool {
@@ -196,20 +230,15 @@ fn apply_env(table: &mut toml::Table, env: impl Iterator<Item = (String, String)
             let value = match default {
                 toml::Value::String(_) => toml::Value::String(raw.clone()),
                 toml::Value::Integer(_) => toml::Value::Integer(
-                    raw.trim()
-                        .parse()
-                        .with_context(|| format!("{var} must be an integer"))?,
+                    raw.trim().parse().with_context(|| format!("{var} must be an integer"))?,
                 ),
                 toml::Value::Boolean(_) => toml::Value::Boolean(
-                    raw.trim()
-                        .parse()
-                        .with_context(|| format!("{var} must be true or false"))?,
+                    raw.trim().parse().with_context(|| format!("{var} must be true or false"))?,
                 ),
                 other => bail!("{var}: unsupported type {}", other.type_str()),
             };
-            let entry = table
-                .entry(section.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry =
+                table.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
             let Some(t) = entry.as_table_mut() else {
                 bail!("config section [{section}] must be a table");
             };
@@ -224,11 +253,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<Vec<_>>()
-            .into_iter()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into_iter()
     }
 
     #[test]
@@ -243,38 +268,30 @@ mod tests {
     fn file_then_env_then_flags() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("mcr.toml");
-        std::fs::write(
-            &f,
-            "[server]\nlisten = \"127.0.0.1:6000\"\nworkers = 8\n[limits]\npage_max = 50\n",
-        )
-        .unwrap();
-        let c = Config::load(
-            Some(&f),
-            env(&[("MCR_LIMITS_PAGE_MAX", "7")]),
-            &Overrides::default(),
-        )
-        .unwrap();
-        assert_eq!(
-            (
-                c.server.listen.as_str(),
-                c.server.workers,
-                c.limits.page_max
-            ),
-            ("127.0.0.1:6000", 8, 7)
-        );
+        std::fs::write(&f, "[server]\nlisten = \"127.0.0.1:6000\"\nworkers = 8\n[limits]\npage_max = 50\n")
+            .unwrap();
+        let c = Config::load(Some(&f), env(&[("MCR_LIMITS_PAGE_MAX", "7")]), &Overrides::default()).unwrap();
+        assert_eq!((c.server.listen.as_str(), c.server.workers, c.limits.page_max), ("127.0.0.1:6000", 8, 7));
         let flags = Overrides {
             listen: Some("127.0.0.1:0".into()),
             data_dir: Some("/tmp/x".into()),
             ..Overrides::default()
         };
-        let c = Config::load(
-            Some(&f),
-            env(&[("MCR_SERVER_LISTEN", "127.0.0.1:1")]),
-            &flags,
-        )
-        .unwrap();
+        let c = Config::load(Some(&f), env(&[("MCR_SERVER_LISTEN", "127.0.0.1:1")]), &flags).unwrap();
         assert_eq!(c.server.listen, "127.0.0.1:0");
         assert_eq!(c.storage.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap(), 90);
+        assert_eq!(parse_duration("15m").unwrap(), 900);
+        assert_eq!(parse_duration("1h").unwrap(), 3600);
+        assert_eq!(parse_duration("2d").unwrap(), 172800);
+        assert_eq!(parse_duration("42").unwrap(), 42);
+        for bad in ["", "h", "1w", "-1s", "1.5h", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -289,18 +306,11 @@ mod tests {
         ] {
             let f = dir.path().join("c.toml");
             std::fs::write(&f, text).unwrap();
-            let err = format!(
-                "{:#}",
-                Config::load(Some(&f), env(&[]), &Overrides::default()).unwrap_err()
-            );
+            let err = format!("{:#}", Config::load(Some(&f), env(&[]), &Overrides::default()).unwrap_err());
             assert!(err.contains(needle), "{text:?} gave {err}");
         }
-        let err = Config::load(
-            None,
-            env(&[("MCR_SERVER_WORKERS", "many")]),
-            &Overrides::default(),
-        )
-        .unwrap_err();
+        let err =
+            Config::load(None, env(&[("MCR_SERVER_WORKERS", "many")]), &Overrides::default()).unwrap_err();
         assert!(format!("{err:#}").contains("MCR_SERVER_WORKERS"));
     }
 }

@@ -15,6 +15,8 @@ pub enum What {
     Manifest,
     Upload,
     Route,
+    Rule,
+    User,
 }
 
 #[derive(Debug)]
@@ -53,6 +55,10 @@ pub enum Error {
     Denied(String),
     /// The request is valid but conflicts with work in progress (a busy upload).
     Busy(String),
+    /// Too many failed logins from this peer or for this user.
+    RateLimited {
+        retry_after: i64,
+    },
     Internal(anyhow::Error),
 }
 
@@ -78,24 +84,18 @@ impl fmt::Display for Error {
             }
             Error::ManifestBlobUnknown(d) => write!(f, "manifest references unknown blob {d}"),
             Error::DigestMismatch { expected, actual } => {
-                write!(
-                    f,
-                    "digest mismatch: expected {expected}, content is {actual}"
-                )
+                write!(f, "digest mismatch: expected {expected}, content is {actual}")
             }
             Error::UploadOutOfOrder { offset } => {
-                write!(
-                    f,
-                    "chunk does not start at the upload's current offset {offset}"
-                )
+                write!(f, "chunk does not start at the upload's current offset {offset}")
             }
             Error::RangeNotSatisfiable { size } => {
-                write!(
-                    f,
-                    "requested range not satisfiable for a blob of {size} bytes"
-                )
+                write!(f, "requested range not satisfiable for a blob of {size} bytes")
             }
             Error::MethodNotAllowed => f.write_str("method not allowed on this resource"),
+            Error::RateLimited { retry_after } => {
+                write!(f, "too many failed logins; retry in {retry_after} s")
+            }
             Error::Unauthenticated => f.write_str("authentication required"),
             Error::Internal(_) => f.write_str("internal error"),
         }
@@ -109,6 +109,8 @@ pub fn what_name(w: What) -> &'static str {
         What::Manifest => "manifest",
         What::Upload => "upload",
         What::Route => "route",
+        What::Rule => "policy rule",
+        What::User => "user",
     }
 }
 

@@ -4,8 +4,10 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use mcr::app::App;
+use mcr::auth::Password;
 use mcr::config::{Config, Overrides};
 use mcr::http::HttpServer;
+use mcr::policy::AccountType;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,6 +59,56 @@ enum Command {
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manage users of the local identity provider (works on the data
+    /// directory; the server may be running).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from stdin, or generated and shown.
+    Add {
+        name: String,
+        /// A role (repeatable), e.g. --role admin.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// A system (machine) account: only what policy rules grant.
+        #[arg(long)]
+        system: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Set a new password (from stdin, or generated and shown); ends the user's sessions.
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Disable a user and end their sessions.
+    Disable {
+        name: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Enable a disabled user.
+    Enable {
+        name: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -85,12 +137,81 @@ fn run() -> anyhow::Result<ExitCode> {
             print!("{}", args.load()?.to_toml());
             Ok(ExitCode::SUCCESS)
         }
+        Command::User(cmd) => user(cmd),
         Command::Config(ConfigCommand::Check { file }) => {
             Config::load(Some(&file), std::iter::empty(), &Overrides::default())?;
             println!("{}: ok", file.display());
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn open_app(config: Config) -> anyhow::Result<App> {
+    let data_dir = config.storage.data_dir.clone();
+    App::open(config)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))
+        .with_context(|| format!("cannot open data directory {}", data_dir.display()))
+}
+
+fn svc<T>(r: mcr::error::Result<T>) -> anyhow::Result<T> {
+    r.map_err(|e| match e {
+        mcr::error::Error::Internal(err) => err,
+        other => anyhow::anyhow!("{other}"),
+    })
+}
+
+/// The password from stdin's first line, or a generated one that is shown.
+fn password_for(name: &str, from_stdin: bool) -> anyhow::Result<Password> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).context("read password from stdin")?;
+        let p = line.trim_end_matches(['\n', '\r']).to_string();
+        anyhow::ensure!(!p.is_empty(), "no password on stdin");
+        return Ok(Password::new(p));
+    }
+    let p = svc(mcr::auth::local::random_password())?;
+    eprintln!("mcr: password for {name}: {}", p.expose());
+    Ok(p)
+}
+
+fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
+    use mcr::service::users;
+    match cmd {
+        UserCommand::Add { name, roles, system, password_stdin, config } => {
+            let app = open_app(config.load()?)?;
+            let p = password_for(&name, password_stdin)?;
+            let kind = if system { AccountType::System } else { AccountType::Human };
+            svc(users::add(&app, &name, &p, &roles, kind))?;
+            println!("user {name} created");
+        }
+        UserCommand::Passwd { name, password_stdin, config } => {
+            let app = open_app(config.load()?)?;
+            let p = password_for(&name, password_stdin)?;
+            svc(users::set_password(&app, &name, &p))?;
+            println!("password of {name} changed");
+        }
+        UserCommand::Disable { name, config } => {
+            svc(users::set_disabled(&open_app(config.load()?)?, &name, true))?;
+            println!("user {name} disabled");
+        }
+        UserCommand::Enable { name, config } => {
+            svc(users::set_disabled(&open_app(config.load()?)?, &name, false))?;
+            println!("user {name} enabled");
+        }
+        UserCommand::List { json, config } => {
+            let list = svc(users::list(&open_app(config.load()?)?))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!("{:<24} {:<8} {:<9} ROLES", "USERNAME", "TYPE", "STATUS");
+                for u in list {
+                    let status = if u.disabled { "disabled" } else { "enabled" };
+                    println!("{:<24} {:<8} {:<9} {}", u.username, u.account_type, status, u.roles.join(","));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(config: Config) -> anyhow::Result<ExitCode> {
@@ -106,17 +227,18 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let addr = config.listen_addr()?;
     let workers = config.server.workers;
     let data_dir = config.storage.data_dir.clone();
-    let app = Arc::new(
-        App::open(config)
-            .map_err(|e| anyhow::anyhow!("{e:#}"))
-            .with_context(|| format!("cannot open data directory {}", data_dir.display()))?,
-    );
+    let app = Arc::new(open_app(config)?);
+    if let Some(p) = svc(mcr::service::users::ensure_initial_admin(&app))? {
+        // Shown once, on purpose outside the log: it is a secret.
+        eprintln!(
+            "mcr: created user admin with password {} (also in {}; change it with `mcr user passwd admin`)",
+            p.expose(),
+            data_dir.join(mcr::service::users::INITIAL_PASSWORD_FILE).display()
+        );
+    }
     let tls = if app.config.tls_enabled() {
         let c = &app.config.server;
-        Some(mcr::http::tls::server_config(
-            c.tls_cert.as_ref(),
-            c.tls_key.as_ref(),
-        )?)
+        Some(mcr::http::tls::server_config(c.tls_cert.as_ref(), c.tls_key.as_ref())?)
     } else {
         None
     };

@@ -30,12 +30,7 @@ pub struct Referrer {
 }
 
 fn manifest(r: &Row) -> rusqlite::Result<Manifest> {
-    Ok(Manifest {
-        id: r.get(0)?,
-        digest: r.get(1)?,
-        media_type: r.get(2)?,
-        body: r.get(3)?,
-    })
+    Ok(Manifest { id: r.get(0)?, digest: r.get(1)?, media_type: r.get(2)?, body: r.get(3)? })
 }
 
 pub fn by_digest(c: &Connection, repo_id: i64, digest: &str) -> Result<Option<Manifest>> {
@@ -101,11 +96,9 @@ pub fn insert(c: &Connection, repo_id: i64, m: &NewManifest, now: i64) -> Result
 }
 
 pub fn add_reference(c: &Connection, manifest_id: i64, digest: &str, kind: &str) -> Result<()> {
-    c.prepare_cached(
-        "INSERT OR IGNORE INTO manifest_blobs(manifest_id, digest, kind) VALUES (?1, ?2, ?3)",
-    )
-    .and_then(|mut s| s.execute(params![manifest_id, digest, kind]))
-    .sql("insert manifest reference")?;
+    c.prepare_cached("INSERT OR IGNORE INTO manifest_blobs(manifest_id, digest, kind) VALUES (?1, ?2, ?3)")
+        .and_then(|mut s| s.execute(params![manifest_id, digest, kind]))
+        .sql("insert manifest reference")?;
     Ok(())
 }
 
@@ -136,6 +129,5 @@ pub fn referrers(c: &Connection, repo_id: i64, subject: &str) -> Result<Vec<Refe
             })
         })
         .sql("query referrers")?;
-    rows.collect::<rusqlite::Result<Vec<_>>>()
-        .sql("read referrers")
+    rows.collect::<rusqlite::Result<Vec<_>>>().sql("read referrers")
 }

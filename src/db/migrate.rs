@@ -11,9 +11,7 @@ use rusqlite::Connection;
 const MIGRATIONS: &[&str] = &[include_str!("../../schema.sql")];
 
 pub fn run(conn: &mut Connection) -> Result<()> {
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .sql("read schema version")?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).sql("read schema version")?;
     let latest = MIGRATIONS.len() as i64;
     if version > latest {
         return Err(Error::Internal(anyhow::anyhow!(
@@ -23,8 +21,7 @@ pub fn run(conn: &mut Connection) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction().sql("begin migration")?;
         tx.execute_batch(sql).sql("apply migration")?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)
-            .sql("bump schema version")?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64).sql("bump schema version")?;
         tx.commit().sql("commit migration")?;
         log::info!("schema migrated version={}", i + 1);
     }
@@ -46,19 +43,11 @@ mod tests {
         let path = dir.path().join("m.db");
         let mut c = Connection::open(&path).unwrap();
         run(&mut c).unwrap();
-        c.execute(
-            "INSERT INTO repositories(name, created_at) VALUES ('a', 1)",
-            [],
-        )
-        .unwrap();
+        c.execute("INSERT INTO repositories(name, created_at) VALUES ('a', 1)", []).unwrap();
         run(&mut c).unwrap();
-        let n: i64 = c
-            .query_row("SELECT count(*) FROM repositories", [], |r| r.get(0))
-            .unwrap();
+        let n: i64 = c.query_row("SELECT count(*) FROM repositories", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 1);
-        let v: i64 = c
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
+        let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(v, latest_version());
         c.pragma_update(None, "user_version", 99).unwrap();
         assert!(run(&mut c).is_err(), "a newer schema must be refused");

@@ -8,9 +8,11 @@
 pub mod blobs;
 pub mod manifests;
 mod migrate;
+pub mod policy;
 pub mod repos;
 pub mod tags;
 pub mod uploads;
+pub mod users;
 
 use crate::error::{Context, Result};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -40,13 +42,9 @@ thread_local! {
 impl Db {
     /// Opens (creating if needed) and migrates the database.
     pub fn open(path: &Path) -> Result<Db> {
-        let db = Db {
-            path: path.to_path_buf(),
-            instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
-        };
+        let db = Db { path: path.to_path_buf(), instance: INSTANCES.fetch_add(1, Ordering::Relaxed) };
         let mut conn = db.connect()?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .context("enable WAL")?;
+        conn.pragma_update(None, "journal_mode", "WAL").context("enable WAL")?;
         migrate::run(&mut conn)?;
         db.put_back(conn);
         Ok(db)
@@ -58,8 +56,7 @@ impl Db {
 
     fn connect(&self) -> Result<Connection> {
         let conn = Connection::open(&self.path).context("open database")?;
-        conn.busy_timeout(Duration::from_secs(10))
-            .context("set busy timeout")?;
+        conn.busy_timeout(Duration::from_secs(10)).context("set busy timeout")?;
         conn.execute_batch(
             "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
         )
@@ -72,9 +69,7 @@ impl Db {
     fn take(&self) -> Result<Connection> {
         let cached = CONNS.with(|c| {
             let mut v = c.borrow_mut();
-            v.iter()
-                .position(|(i, _)| *i == self.instance)
-                .map(|pos| v.swap_remove(pos).1)
+            v.iter().position(|(i, _)| *i == self.instance).map(|pos| v.swap_remove(pos).1)
         });
         match cached {
             Some(c) => Ok(c),

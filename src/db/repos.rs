@@ -33,9 +33,6 @@ pub fn list_with_manifests(c: &Connection, last: &str, limit: usize) -> Result<V
              ORDER BY name LIMIT ?2",
         )
         .sql("prepare catalog")?;
-    let rows = s
-        .query_map(params![last, limit as i64], |r| r.get(0))
-        .sql("query catalog")?;
-    rows.collect::<rusqlite::Result<Vec<String>>>()
-        .sql("read catalog")
+    let rows = s.query_map(params![last, limit as i64], |r| r.get(0)).sql("query catalog")?;
+    rows.collect::<rusqlite::Result<Vec<String>>>().sql("read catalog")
 }

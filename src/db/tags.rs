@@ -18,13 +18,8 @@ pub fn set(c: &Connection, repo_id: i64, name: &str, manifest_id: i64, now: i64)
 /// Tag names after `last`, in byte order, at most `limit`.
 pub fn list(c: &Connection, repo_id: i64, last: &str, limit: usize) -> Result<Vec<String>> {
     let mut s = c
-        .prepare_cached(
-            "SELECT name FROM tags WHERE repo_id = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
-        )
+        .prepare_cached("SELECT name FROM tags WHERE repo_id = ?1 AND name > ?2 ORDER BY name LIMIT ?3")
         .sql("prepare tag list")?;
-    let rows = s
-        .query_map(params![repo_id, last, limit as i64], |r| r.get(0))
-        .sql("query tag list")?;
-    rows.collect::<rusqlite::Result<Vec<String>>>()
-        .sql("read tag list")
+    let rows = s.query_map(params![repo_id, last, limit as i64], |r| r.get(0)).sql("query tag list")?;
+    rows.collect::<rusqlite::Result<Vec<String>>>().sql("read tag list")
 }

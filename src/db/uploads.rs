@@ -23,16 +23,11 @@ pub fn insert(c: &Connection, id: &str, repo_id: i64, algorithm: &str, now: i64)
 
 pub fn get(c: &Connection, id: &str) -> Result<Option<Upload>> {
     optional(
-        c.prepare_cached("SELECT repo_id, algorithm, offset FROM uploads WHERE id = ?1")
-            .and_then(|mut s| {
-                s.query_row([id], |r| {
-                    Ok(Upload {
-                        repo_id: r.get(0)?,
-                        algorithm: r.get(1)?,
-                        offset: r.get::<_, i64>(2)? as u64,
-                    })
-                })
-            }),
+        c.prepare_cached("SELECT repo_id, algorithm, offset FROM uploads WHERE id = ?1").and_then(|mut s| {
+            s.query_row([id], |r| {
+                Ok(Upload { repo_id: r.get(0)?, algorithm: r.get(1)?, offset: r.get::<_, i64>(2)? as u64 })
+            })
+        }),
         "look up upload",
     )
 }

@@ -62,47 +62,38 @@ impl Edge {
         let stop = Arc::new(AtomicBool::new(false));
         let live = Arc::new(AtomicUsize::new(0));
         let stop2 = stop.clone();
-        let acceptor = std::thread::Builder::new()
-            .name("http-edge".into())
-            .spawn(move || {
-                for conn in listener.incoming() {
-                    if stop2.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let client = match conn {
-                        Ok(c) => c,
-                        Err(e) => {
-                            log::warn!("accept failed err={e}");
-                            std::thread::sleep(Duration::from_millis(50));
-                            continue;
-                        }
-                    };
-                    if live.load(Ordering::SeqCst) >= max_conns {
-                        log::warn!("connection refused: limit reached limit={max_conns}");
-                        let _ = reply_and_close(client, 503, "too many connections");
+        let acceptor = std::thread::Builder::new().name("http-edge".into()).spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let client = match conn {
+                    Ok(c) => c,
+                    Err(e) => {
+                        log::warn!("accept failed err={e}");
+                        std::thread::sleep(Duration::from_millis(50));
                         continue;
                     }
-                    live.fetch_add(1, Ordering::SeqCst);
-                    let (peers, live, tls) = (peers.clone(), live.clone(), tls.clone());
-                    let spawned =
-                        std::thread::Builder::new()
-                            .name("http-relay".into())
-                            .spawn(move || {
-                                if let Err(e) = relay(client, backend, &peers, tls) {
-                                    log::debug!("relay ended err={e}");
-                                }
-                                live.fetch_sub(1, Ordering::SeqCst);
-                            });
-                    if let Err(e) = spawned {
-                        log::warn!("cannot spawn relay thread err={e}");
-                    }
+                };
+                if live.load(Ordering::SeqCst) >= max_conns {
+                    log::warn!("connection refused: limit reached limit={max_conns}");
+                    let _ = reply_and_close(client, 503, "too many connections");
+                    continue;
                 }
-            })?;
-        Ok(Edge {
-            addr,
-            stop,
-            acceptor: Some(acceptor),
-        })
+                live.fetch_add(1, Ordering::SeqCst);
+                let (peers, live, tls) = (peers.clone(), live.clone(), tls.clone());
+                let spawned = std::thread::Builder::new().name("http-relay".into()).spawn(move || {
+                    if let Err(e) = relay(client, backend, &peers, tls) {
+                        log::debug!("relay ended err={e}");
+                    }
+                    live.fetch_sub(1, Ordering::SeqCst);
+                });
+                if let Err(e) = spawned {
+                    log::warn!("cannot spawn relay thread err={e}");
+                }
+            }
+        })?;
+        Ok(Edge { addr, stop, acceptor: Some(acceptor) })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -126,11 +117,7 @@ fn reply_and_close(mut s: TcpStream, status: u16, msg: &str) -> io::Result<()> {
     let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
     let mut sink = [0u8; 4096];
     let _ = s.read(&mut sink);
-    let reason = if status == 400 {
-        "Bad Request"
-    } else {
-        "Service Unavailable"
-    };
+    let reason = if status == 400 { "Bad Request" } else { "Service Unavailable" };
     let body = format!("{msg}\n");
     write!(
         s,
@@ -220,16 +207,14 @@ fn pump_tls(client: TcpStream, conn: rustls::ServerConnection, up: TcpStream) ->
     let tls = Arc::new(Mutex::new(Tls { conn, sock: client }));
     let (mut u_read, mut u_write) = (up.try_clone()?, up);
     let tls2 = tls.clone();
-    let down = std::thread::Builder::new()
-        .name("http-relay-down".into())
-        .spawn(move || {
-            let r = pump_to_tls(&mut u_read, &tls2);
-            let mut t = tls2.lock();
-            t.conn.send_close_notify();
-            let _ = t.flush();
-            let _ = t.sock.shutdown(Shutdown::Write);
-            r
-        })?;
+    let down = std::thread::Builder::new().name("http-relay-down".into()).spawn(move || {
+        let r = pump_to_tls(&mut u_read, &tls2);
+        let mut t = tls2.lock();
+        t.conn.send_close_notify();
+        let _ = t.flush();
+        let _ = t.sock.shutdown(Shutdown::Write);
+        r
+    })?;
     let r = pump_from_tls(&mut c_read, &tls, &mut u_write);
     let _ = u_write.shutdown(Shutdown::Write);
     let _ = down.join();
@@ -313,12 +298,10 @@ fn pump_to_tls(from: &mut TcpStream, tls: &Mutex<Tls>) -> io::Result<()> {
 fn pump_both(client: TcpStream, up: TcpStream) -> io::Result<()> {
     let (mut c_read, mut c_write) = (client.try_clone()?, client);
     let (mut u_read, mut u_write) = (up.try_clone()?, up);
-    let down = std::thread::Builder::new()
-        .name("http-relay-down".into())
-        .spawn(move || {
-            let _ = pump(&mut u_read, &mut c_write);
-            let _ = c_write.shutdown(Shutdown::Write);
-        })?;
+    let down = std::thread::Builder::new().name("http-relay-down".into()).spawn(move || {
+        let _ = pump(&mut u_read, &mut c_write);
+        let _ = c_write.shutdown(Shutdown::Write);
+    })?;
     let r = pump(&mut c_read, &mut u_write);
     let _ = u_write.shutdown(Shutdown::Write);
     let _ = down.join();

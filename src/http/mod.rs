@@ -30,10 +30,7 @@ pub struct Request<'a> {
 
 impl Request<'_> {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn path(&self) -> &str {
@@ -46,8 +43,7 @@ impl Request<'_> {
 
     /// Declared body length, if the client sent a valid `Content-Length`.
     pub fn content_length(&self) -> Option<u64> {
-        self.header("Content-Length")
-            .and_then(|v| v.trim().parse().ok())
+        self.header("Content-Length").and_then(|v| v.trim().parse().ok())
     }
 }
 
@@ -64,21 +60,17 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Body,
+    /// Who the request acted as, for the access log (never sent).
+    pub user: Option<String>,
 }
 
 impl Response {
     pub fn new(status: u16) -> Response {
-        Response {
-            status,
-            headers: Vec::new(),
-            body: Body::Empty,
-        }
+        Response { status, headers: Vec::new(), body: Body::Empty, user: None }
     }
 
     pub fn json(status: u16, body: Vec<u8>) -> Response {
-        Response::new(status)
-            .header("Content-Type", "application/json")
-            .body(Body::Bytes(body))
+        Response::new(status).header("Content-Type", "application/json").body(Body::Bytes(body))
     }
 
     pub fn header(mut self, k: impl Into<String>, v: impl Into<String>) -> Response {
@@ -147,12 +139,7 @@ pub fn next_request_id() -> String {
 pub fn dispatch(app: &App, req: &mut Request, req_id: &str) -> Response {
     let r = catch_unwind(AssertUnwindSafe(|| route(app, req, req_id)));
     let resp = r.unwrap_or_else(|_| {
-        log::error!(
-            "handler panicked req={} method={} path={}",
-            req_id,
-            req.method,
-            req.path()
-        );
+        log::error!("handler panicked req={} method={} path={}", req_id, req.method, req.path());
         crate::oci::internal_error(req_id)
     });
     resp.header("X-Request-Id", req_id)
@@ -163,10 +150,7 @@ fn route(app: &App, req: &mut Request, req_id: &str) -> Response {
     if path == "/v2" || path.starts_with("/v2/") {
         crate::oci::handle(app, req, req_id)
     } else {
-        Response::json(
-            404,
-            br#"{"error":{"code":"NOT_FOUND","message":"no such endpoint"}}"#.to_vec(),
-        )
+        Response::json(404, br#"{"error":{"code":"NOT_FOUND","message":"no such endpoint"}}"#.to_vec())
     }
 }
 

@@ -38,10 +38,7 @@ impl HttpServer {
         let server = tiny_http::Server::http("127.0.0.1:0")
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("cannot bind the loopback backend listener")?;
-        let backend = server
-            .server_addr()
-            .to_ip()
-            .context("backend has no IP address")?;
+        let backend = server.server_addr().to_ip().context("backend has no IP address")?;
         let server = Arc::new(server);
         let peers = PeerMap::default();
         let edge = Edge::start(addr, backend, peers.clone(), workers * 16, tls)
@@ -57,12 +54,7 @@ impl HttpServer {
                     .context("spawn http worker")
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(HttpServer {
-            server,
-            workers,
-            stop,
-            edge,
-        })
+        Ok(HttpServer { server, workers, stop, edge })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -118,29 +110,19 @@ fn serve(app: &App, mut rq: tiny_http::Request, peers: &PeerMap) {
     let headers: Vec<(String, String)> = rq
         .headers()
         .iter()
-        .map(|h| {
-            (
-                h.field.as_str().as_str().to_string(),
-                h.value.as_str().to_string(),
-            )
-        })
+        .map(|h| (h.field.as_str().as_str().to_string(), h.value.as_str().to_string()))
         .collect();
     let peer = rq.remote_addr().and_then(|relay| peers.lookup(*relay));
     let resp = {
         let mut body = LazyBody(&mut rq);
-        let mut req = Request {
-            method: method.clone(),
-            url,
-            headers,
-            remote_addr: peer,
-            body: &mut body,
-        };
+        let mut req = Request { method: method.clone(), url, headers, remote_addr: peer, body: &mut body };
         let resp = dispatch(app, &mut req, &req_id);
         (resp, req.url)
     };
     let (resp, url) = resp;
     let status = resp.status;
     let len = resp.body_len();
+    let user = resp.user.clone().unwrap_or_else(|| "-".to_string());
     let mut headers = Vec::with_capacity(resp.headers.len() + 1);
     for (k, v) in &resp.headers {
         match tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
@@ -148,8 +130,7 @@ fn serve(app: &App, mut rq: tiny_http::Request, peers: &PeerMap) {
             Err(_) => log::warn!("dropped invalid response header req={req_id} name={k}"),
         }
     }
-    headers
-        .push(tiny_http::Header::from_bytes(&b"Server"[..], &b"mcr"[..]).expect("static header"));
+    headers.push(tiny_http::Header::from_bytes(&b"Server"[..], &b"mcr"[..]).expect("static header"));
     let reader: Box<dyn Read + Send> = match resp.body {
         Body::Empty | Body::Head(_) => Box::new(io::empty()),
         Body::Bytes(b) => Box::new(io::Cursor::new(b)),
@@ -166,13 +147,14 @@ fn serve(app: &App, mut rq: tiny_http::Request, peers: &PeerMap) {
     let outcome = rq.respond(response);
     let path = url.split_once('?').map_or(url.as_str(), |(p, _)| p);
     log::info!(
-        "access req={} method={} path={} status={} bytes={} ms={} peer={} sent={}",
+        "access req={} method={} path={} status={} bytes={} ms={} user={} peer={} sent={}",
         req_id,
         method,
         path,
         status,
         len.map_or("-".to_string(), |n| n.to_string()),
         started.elapsed().as_millis(),
+        user,
         peer.map_or("-".to_string(), |p| p.to_string()),
         if outcome.is_ok() { "ok" } else { "aborted" }
     );

@@ -9,19 +9,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>> {
-    let cert_pem = std::fs::read(cert)
-        .with_context(|| format!("cannot read TLS certificate {}", cert.display()))?;
+    let cert_pem =
+        std::fs::read(cert).with_context(|| format!("cannot read TLS certificate {}", cert.display()))?;
     let certs = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("TLS certificate {} is not valid PEM", cert.display()))?;
     if certs.is_empty() {
-        bail!(
-            "TLS certificate file {} holds no certificate",
-            cert.display()
-        );
+        bail!("TLS certificate file {} holds no certificate", cert.display());
     }
-    let key_pem =
-        std::fs::read(key).with_context(|| format!("cannot read TLS key {}", key.display()))?;
+    let key_pem = std::fs::read(key).with_context(|| format!("cannot read TLS key {}", key.display()))?;
     let key = PrivateKeyDer::from_pem_slice(&key_pem)
         .with_context(|| format!("TLS key {} is not a PEM private key", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());

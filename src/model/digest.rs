@@ -42,10 +42,7 @@ impl FromStr for Algorithm {
         match s {
             "sha256" => Ok(Algorithm::Sha256),
             "sha512" => Ok(Algorithm::Sha512),
-            other => Err(format!(
-                "unsupported digest algorithm {:?}",
-                truncate(other)
-            )),
+            other => Err(format!("unsupported digest algorithm {:?}", truncate(other))),
         }
     }
 }
@@ -63,9 +60,7 @@ impl Digest {
             .ok_or_else(|| format!("digest {:?} is not of the form algorithm:hex", truncate(s)))?;
         let algorithm: Algorithm = alg.parse()?;
         if hex.len() != algorithm.hex_len()
-            || !hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
             return Err(format!(
                 "digest {:?} must have {} lowercase hex characters",
@@ -73,10 +68,7 @@ impl Digest {
                 algorithm.hex_len()
             ));
         }
-        Ok(Digest {
-            algorithm,
-            hex: hex.to_string(),
-        })
+        Ok(Digest { algorithm, hex: hex.to_string() })
     }
 
     pub fn of(algorithm: Algorithm, data: &[u8]) -> Digest {
@@ -133,10 +125,7 @@ impl Hasher {
             Hasher::Sha256(h) => (Algorithm::Sha256, h.finalize().to_vec()),
             Hasher::Sha512(h) => (Algorithm::Sha512, h.finalize().to_vec()),
         };
-        Digest {
-            algorithm,
-            hex: to_hex(&bytes),
-        }
+        Digest { algorithm, hex: to_hex(&bytes) }
     }
 }
 
@@ -187,8 +176,6 @@ mod tests {
             Digest::of(Algorithm::Sha256, b"").to_string(),
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
-        assert!(Digest::of(Algorithm::Sha512, b"abc")
-            .to_string()
-            .starts_with("sha512:ddaf35a1"));
+        assert!(Digest::of(Algorithm::Sha512, b"abc").to_string().starts_with("sha512:ddaf35a1"));
     }
 }

@@ -28,25 +28,24 @@ pub mod media {
     }
 
     pub fn is_known_manifest(media_type: &str) -> bool {
-        matches!(
-            media_type,
-            OCI_MANIFEST | OCI_INDEX | DOCKER_MANIFEST | DOCKER_LIST
-        )
+        matches!(media_type, OCI_MANIFEST | OCI_INDEX | DOCKER_MANIFEST | DOCKER_LIST)
     }
 }
 
-/// Who a request acts as.  Until an identity provider is configured every
-/// caller is `Anonymous`; the policy check in `service::access` is the one
-/// place that decides what an actor may do.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Who a request acts as: nobody yet, or an authenticated principal.  The
+/// policy check in `service::access` is the one place that decides what an
+/// actor may do.
+#[derive(Clone, Debug)]
 pub enum Actor {
     Anonymous,
+    User(crate::policy::Principal),
 }
 
 impl Actor {
     pub fn name(&self) -> &str {
         match self {
             Actor::Anonymous => "-",
+            Actor::User(p) => &p.username,
         }
     }
 }

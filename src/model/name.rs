@@ -19,9 +19,7 @@ impl RepoName {
             return Err("repository name is empty".into());
         }
         if s.len() > MAX_NAME_LEN {
-            return Err(format!(
-                "repository name is longer than {MAX_NAME_LEN} bytes"
-            ));
+            return Err(format!("repository name is longer than {MAX_NAME_LEN} bytes"));
         }
         for segment in s.split('/') {
             if !valid_segment(segment) {
@@ -98,8 +96,7 @@ impl Tag {
         let ok = !b.is_empty()
             && b.len() <= 128
             && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-            && b.iter()
-                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+            && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
         if ok {
             Ok(Tag(s.to_string()))
         } else {
@@ -155,18 +152,12 @@ mod tests {
 
     #[test]
     fn names() {
-        for good in [
-            "a",
-            "library/alpine",
-            "a.b_c__d---e/f0",
-            "x/y/z/w/v/u/t/s/r/q",
-            "a-b",
-        ] {
+        for good in ["a", "library/alpine", "a.b_c__d---e/f0", "x/y/z/w/v/u/t/s/r/q", "a-b"] {
             check(good, true);
         }
         for bad in [
-            "", "A", "a//b", "/a", "a/", "a/../b", "..", "a..b", "a___b", "-a", "a-", "a%2fb",
-            "a b", "a:b", "ü",
+            "", "A", "a//b", "/a", "a/", "a/../b", "..", "a..b", "a___b", "-a", "a-", "a%2fb", "a b", "a:b",
+            "ü",
         ] {
             check(bad, false);
         }

@@ -10,7 +10,7 @@ fn code(e: &Error) -> (u16, &'static str) {
         Error::NotFound(What::Blob) => (404, "BLOB_UNKNOWN"),
         Error::NotFound(What::Manifest) => (404, "MANIFEST_UNKNOWN"),
         Error::NotFound(What::Upload) => (404, "BLOB_UPLOAD_UNKNOWN"),
-        Error::NotFound(What::Route) => (404, "UNSUPPORTED"),
+        Error::NotFound(What::Route | What::Rule | What::User) => (404, "UNSUPPORTED"),
         Error::InvalidName(_) => (400, "NAME_INVALID"),
         Error::InvalidDigest(_) | Error::DigestMismatch { .. } => (400, "DIGEST_INVALID"),
         Error::InvalidManifest(_) => (400, "MANIFEST_INVALID"),
@@ -25,7 +25,7 @@ fn code(e: &Error) -> (u16, &'static str) {
         Error::Unsupported(_) | Error::MethodNotAllowed => (405, "UNSUPPORTED"),
         Error::Unauthenticated => (401, "UNAUTHORIZED"),
         Error::Denied(_) => (403, "DENIED"),
-        Error::Busy(_) => (429, "TOOMANYREQUESTS"),
+        Error::Busy(_) | Error::RateLimited { .. } => (429, "TOOMANYREQUESTS"),
         Error::Internal(_) => (500, "UNKNOWN"),
     }
 }
@@ -40,10 +40,7 @@ pub fn to_response(ctx: &Ctx, e: &Error, method: &str) -> Response {
     let (status, code) = code(e);
     let detail = match e {
         Error::Internal(err) => {
-            log::error!(
-                "internal error req={} method={method} err={err:#}",
-                ctx.req_id
-            );
+            log::error!("internal error req={} method={method} err={err:#}", ctx.req_id);
             serde_json::json!({ "request_id": ctx.req_id })
         }
         Error::ManifestBlobUnknown(d) => serde_json::json!({ "digest": d }),
@@ -60,6 +57,9 @@ pub fn to_response(ctx: &Ctx, e: &Error, method: &str) -> Response {
         Error::UploadOutOfOrder { offset } => {
             resp = resp.header("Range", format!("0-{}", offset.saturating_sub(1)));
         }
+        Error::RateLimited { retry_after } => {
+            resp = resp.header("Retry-After", retry_after.to_string());
+        }
         _ => {}
     }
     resp
@@ -67,13 +67,6 @@ pub fn to_response(ctx: &Ctx, e: &Error, method: &str) -> Response {
 
 /// The answer for a handler that panicked (the panic was logged already).
 pub fn internal_error(req_id: &str) -> Response {
-    Response::json(
-        500,
-        body(
-            "UNKNOWN",
-            "internal error",
-            serde_json::json!({ "request_id": req_id }),
-        ),
-    )
-    .header("Docker-Distribution-API-Version", "registry/2.0")
+    Response::json(500, body("UNKNOWN", "internal error", serde_json::json!({ "request_id": req_id })))
+        .header("Docker-Distribution-API-Version", "registry/2.0")
 }

@@ -6,10 +6,12 @@
 
 mod errors;
 mod route;
+mod token;
 
 pub use errors::internal_error;
 
 use crate::app::{App, Ctx};
+use crate::auth::Credentials;
 use crate::error::{Error, Result, What};
 use crate::http::{Body, Request, Response};
 use crate::model::{Actor, Algorithm, Digest, Reference, RepoName, Tag};
@@ -18,18 +20,70 @@ use route::Route;
 use std::io::{Read, Seek, SeekFrom};
 
 pub fn handle(app: &App, req: &mut Request, req_id: &str) -> Response {
-    let ctx = Ctx {
-        app,
-        actor: Actor::Anonymous,
-        req_id,
-        peer: req.remote_addr,
-    };
     let path = req.path().to_string();
-    let resp = match route(&ctx, req, &path) {
+    let parsed = route::parse(&path);
+    let mut ctx = Ctx { app, actor: Actor::Anonymous, req_id, peer: req.remote_addr };
+    let result = match parsed {
+        Route::Token => token::handle(app, req),
+        // Every other /v2 route needs an authenticated caller before any
+        // input is looked at; policy is then checked in the service.
+        _ => authenticate(app, req).and_then(|actor| {
+            ctx.actor = actor;
+            match ctx.actor {
+                Actor::Anonymous => Err(Error::Unauthenticated),
+                Actor::User(_) => route(&ctx, req, &path),
+            }
+        }),
+    };
+    let mut resp = match result {
         Ok(r) => r,
         Err(e) => errors::to_response(&ctx, &e, &req.method),
     };
+    if resp.status == 401 {
+        resp = resp.header("WWW-Authenticate", challenge(app, req, &parsed));
+    }
+    if resp.user.is_none() {
+        resp.user = Some(ctx.actor.name().to_string());
+    }
     resp.header("Docker-Distribution-API-Version", "registry/2.0")
+}
+
+/// The actor behind the request's credentials; no credentials is anonymous,
+/// bad credentials are an error (never a silent downgrade to anonymous).
+fn authenticate(app: &App, req: &Request) -> Result<Actor> {
+    let Some(h) = req.header("Authorization") else { return Ok(Actor::Anonymous) };
+    let creds = Credentials::parse(h).ok_or(Error::Unauthenticated)?;
+    let peer = req.remote_addr.map(|a| a.ip());
+    app.auth.authenticate(&creds, peer).map(Actor::User)
+}
+
+/// `Bearer realm="<base>/v2/token",service="<service>",scope="…"`.
+fn challenge(app: &App, req: &Request, r: &Route) -> String {
+    let scheme = if app.config.tls_enabled() { "https" } else { "http" };
+    let host = req.header("Host").filter(|h| !h.contains(['"', '\\'])).map(str::to_string);
+    let host = host.unwrap_or_else(|| app.config.server.listen.clone());
+    let service = &app.config.auth.service;
+    if matches!(r, Route::Token) {
+        return format!("Basic realm=\"{service}\"");
+    }
+    let actions = if matches!(req.method.as_str(), "GET" | "HEAD") { "pull" } else { "pull,push" };
+    let scope = match r {
+        Route::Catalog => Some("registry:catalog:*".to_string()),
+        Route::Tags { name }
+        | Route::Manifest { name, .. }
+        | Route::UploadStart { name }
+        | Route::Upload { name, .. }
+        | Route::Blob { name, .. }
+        | Route::Referrers { name, .. } => {
+            RepoName::parse(name).ok().map(|n| format!("repository:{n}:{actions}"))
+        }
+        Route::Base | Route::Token | Route::Unknown => None,
+    };
+    let mut c = format!("Bearer realm=\"{scheme}://{host}/v2/token\",service=\"{service}\"");
+    if let Some(s) = scope {
+        c.push_str(&format!(",scope=\"{s}\""));
+    }
+    c
 }
 
 fn route(ctx: &Ctx, req: &mut Request, path: &str) -> Result<Response> {
@@ -41,9 +95,7 @@ fn route(ctx: &Ctx, req: &mut Request, path: &str) -> Result<Response> {
         }
         (Route::Catalog, "GET") => catalog(ctx, req),
         (Route::Tags { name }, "GET") => tags(ctx, req, name),
-        (Route::Manifest { name, reference }, "GET" | "HEAD") => {
-            get_manifest(ctx, req, name, reference)
-        }
+        (Route::Manifest { name, reference }, "GET" | "HEAD") => get_manifest(ctx, req, name, reference),
         (Route::Manifest { name, reference }, "PUT") => put_manifest(ctx, req, name, reference),
         (Route::Manifest { name, reference }, "DELETE") => delete_manifest(ctx, name, reference),
         (Route::Blob { name, digest }, "GET" | "HEAD") => get_blob(ctx, req, name, digest),
@@ -65,6 +117,7 @@ fn route(ctx: &Ctx, req: &mut Request, path: &str) -> Result<Response> {
         }
         (Route::Referrers { name, digest }, "GET") => referrers(ctx, req, name, digest),
         (Route::Unknown, _) => Err(Error::NotFound(What::Route)),
+        (Route::Token, _) => Err(Error::MethodNotAllowed),
         _ => Err(Error::MethodNotAllowed),
     }
 }
@@ -74,13 +127,7 @@ fn query_one<'q>(q: &'q [(String, String)], key: &str) -> Option<&'q str> {
 }
 
 /// `Link: </v2/...?n=N&last=X>; rel="next"` when another page exists.
-fn with_next_link(
-    resp: Response,
-    base: &str,
-    n: Option<&str>,
-    page: &service::Page,
-    max: usize,
-) -> Response {
+fn with_next_link(resp: Response, base: &str, n: Option<&str>, page: &service::Page, max: usize) -> Response {
     match &page.next {
         Some(last) => {
             let n = n.map_or(max.to_string(), str::to_string);
@@ -96,13 +143,7 @@ fn catalog(ctx: &Ctx, req: &Request) -> Result<Response> {
     let page = service::listing::catalog(ctx, n, last)?;
     let body = serde_json::json!({ "repositories": page.items });
     let resp = Response::json(200, body.to_string().into_bytes());
-    Ok(with_next_link(
-        resp,
-        "/v2/_catalog",
-        n,
-        &page,
-        ctx.app.config.limits.page_max,
-    ))
+    Ok(with_next_link(resp, "/v2/_catalog", n, &page, ctx.app.config.limits.page_max))
 }
 
 fn tags(ctx: &Ctx, req: &Request, name: &str) -> Result<Response> {
@@ -113,13 +154,7 @@ fn tags(ctx: &Ctx, req: &Request, name: &str) -> Result<Response> {
     let body = serde_json::json!({ "name": repo.as_str(), "tags": page.items });
     let resp = Response::json(200, body.to_string().into_bytes());
     let base = format!("/v2/{repo}/tags/list");
-    Ok(with_next_link(
-        resp,
-        &base,
-        n,
-        &page,
-        ctx.app.config.limits.page_max,
-    ))
+    Ok(with_next_link(resp, &base, n, &page, ctx.app.config.limits.page_max))
 }
 
 /// A reference in a read or delete URL: a malformed tag names nothing.
@@ -127,19 +162,13 @@ fn lookup_reference(s: &str) -> Result<Reference> {
     if s.contains(':') {
         return Ok(Reference::Digest(parse_digest(s)?));
     }
-    Tag::parse(s)
-        .map(Reference::Tag)
-        .map_err(|_| Error::NotFound(What::Manifest))
+    Tag::parse(s).map(Reference::Tag).map_err(|_| Error::NotFound(What::Manifest))
 }
 
 fn get_manifest(ctx: &Ctx, req: &Request, name: &str, reference: &str) -> Result<Response> {
     let repo = parse_repo(name)?;
     let m = service::manifests::get(ctx, &repo, &lookup_reference(reference)?)?;
-    let body = if req.method == "HEAD" {
-        Body::Head(m.body.len() as u64)
-    } else {
-        Body::Bytes(m.body)
-    };
+    let body = if req.method == "HEAD" { Body::Head(m.body.len() as u64) } else { Body::Bytes(m.body) };
     Ok(Response::new(200)
         .header("Content-Type", m.media_type)
         .header("Docker-Content-Digest", m.digest.clone())
@@ -162,20 +191,10 @@ fn put_manifest(ctx: &Ctx, req: &mut Request, name: &str, reference: &str) -> Re
         .collect::<Result<_>>()?;
     let content_type = req.header("Content-Type").map(str::to_string);
     let len = req.content_length();
-    let pushed = service::manifests::put(
-        ctx,
-        &repo,
-        &reference,
-        &extra,
-        content_type.as_deref(),
-        req.body,
-        len,
-    )?;
+    let pushed =
+        service::manifests::put(ctx, &repo, &reference, &extra, content_type.as_deref(), req.body, len)?;
     let mut resp = Response::new(201)
-        .header(
-            "Location",
-            format!("/v2/{repo}/manifests/{}", pushed.digest),
-        )
+        .header("Location", format!("/v2/{repo}/manifests/{}", pushed.digest))
         .header("Docker-Content-Digest", pushed.digest.to_string());
     if let Some(s) = pushed.subject {
         resp = resp.header("OCI-Subject", s);
@@ -281,11 +300,7 @@ fn start_upload(ctx: &Ctx, req: &mut Request, name: &str) -> Result<Response> {
     } else if let Some(d) = query_one(&q, "digest") {
         let digest = parse_digest(d)?;
         let len = req.content_length();
-        let chunk = Chunk {
-            body: req.body,
-            start: None,
-            len,
-        };
+        let chunk = Chunk { body: req.body, start: None, len };
         service::uploads::upload_whole(ctx, &repo, &digest, chunk)?;
         return Ok(blob_created(&repo, &digest));
     }
@@ -304,16 +319,9 @@ fn chunk_range(req: &Request) -> Result<(Option<u64>, Option<u64>)> {
     let Some(h) = req.header("Content-Range") else {
         return Ok((None, len));
     };
-    let bad = || {
-        Error::InvalidUpload(format!(
-            "Content-Range {h:?} is not of the form <start>-<end>"
-        ))
-    };
+    let bad = || Error::InvalidUpload(format!("Content-Range {h:?} is not of the form <start>-<end>"));
     let spec = h.trim();
-    let spec = spec
-        .strip_prefix("bytes=")
-        .or_else(|| spec.strip_prefix("bytes "))
-        .unwrap_or(spec);
+    let spec = spec.strip_prefix("bytes=").or_else(|| spec.strip_prefix("bytes ")).unwrap_or(spec);
     let spec = spec.split('/').next().unwrap_or(spec);
     let (a, b) = spec.split_once('-').ok_or_else(bad)?;
     let start: u64 = a.trim().parse().map_err(|_| bad())?;
@@ -343,11 +351,7 @@ fn patch_upload(ctx: &Ctx, req: &mut Request, name: &str, id: &str) -> Result<Re
             return Err(Error::UploadOutOfOrder { offset });
         }
     };
-    let chunk = Chunk {
-        body: req.body,
-        start,
-        len,
-    };
+    let chunk = Chunk { body: req.body, start, len };
     let offset = service::uploads::append_chunk(ctx, &repo, id, chunk)?;
     Ok(upload_progress(202, &repo, id, offset).header("Content-Length", "0"))
 }
@@ -357,18 +361,10 @@ fn finish_upload(ctx: &Ctx, req: &mut Request, name: &str, id: &str) -> Result<R
     let q = req.query();
     let digest = match query_one(&q, "digest") {
         Some(d) => parse_digest(d)?,
-        None => {
-            return Err(Error::InvalidDigest(
-                "the digest query parameter is required".into(),
-            ))
-        }
+        None => return Err(Error::InvalidDigest("the digest query parameter is required".into())),
     };
     let (start, len) = chunk_range(req)?;
-    let chunk = Chunk {
-        body: req.body,
-        start,
-        len,
-    };
+    let chunk = Chunk { body: req.body, start, len };
     service::uploads::finish(ctx, &repo, id, &digest, chunk)?;
     Ok(blob_created(&repo, &digest))
 }
@@ -379,9 +375,8 @@ fn referrers(ctx: &Ctx, req: &Request, name: &str, digest: &str) -> Result<Respo
     let q = req.query();
     let filter = query_one(&q, "artifactType");
     let body = service::manifests::referrers(ctx, &repo, &digest, filter)?;
-    let mut resp = Response::new(200)
-        .header("Content-Type", crate::model::media::OCI_INDEX)
-        .body(Body::Bytes(body));
+    let mut resp =
+        Response::new(200).header("Content-Type", crate::model::media::OCI_INDEX).body(Body::Bytes(body));
     if filter.is_some() {
         resp = resp.header("OCI-Filters-Applied", "artifactType");
     }
@@ -399,15 +394,9 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=5-"), 10).unwrap(), Some((5, 9)));
         assert_eq!(parse_range(Some("bytes=-3"), 10).unwrap(), Some((7, 9)));
         assert_eq!(parse_range(Some("bytes=8-100"), 10).unwrap(), Some((8, 9)));
-        for bad in [
-            "bytes=500-0",
-            "bytes=10-",
-            "bytes=-0",
-            "bytes=a-b",
-            "items=0-1",
-            "bytes=-",
-            "bytes=0-1,3-4",
-        ] {
+        for bad in
+            ["bytes=500-0", "bytes=10-", "bytes=-0", "bytes=a-b", "items=0-1", "bytes=-", "bytes=0-1,3-4"]
+        {
             assert!(parse_range(Some(bad), 10).is_err(), "{bad}");
         }
     }

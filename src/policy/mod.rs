@@ -134,24 +134,15 @@ pub fn builtin_rules() -> Vec<Rule> {
         enabled: true,
     };
     vec![
-        Rule {
-            roles: vec!["admin".into()],
-            ..base(-1, "built-in: the admin role may do everything")
-        },
+        Rule { roles: vec!["admin".into()], ..base(-1, "built-in: the admin role may do everything") },
         Rule {
             account_types: vec![AccountType::Human],
             actions: vec![Action::Pull, Action::Push, Action::Delete, Action::Catalog],
-            ..base(
-                -2,
-                "built-in: human accounts may pull, push, delete and list",
-            )
+            ..base(-2, "built-in: human accounts may pull, push, delete and list")
         },
         Rule {
             actions: vec![Action::VersionCheck],
-            ..base(
-                -3,
-                "built-in: every authenticated caller may check the API version",
-            )
+            ..base(-3, "built-in: every authenticated caller may check the API version")
         },
     ]
 }
@@ -197,11 +188,7 @@ impl PolicySet {
             .chain(builtin_rules())
             .filter(|r| r.enabled)
             .filter_map(|rule| {
-                let globs = rule
-                    .repositories
-                    .iter()
-                    .map(|g| compile(g))
-                    .collect::<Result<Vec<_>, _>>();
+                let globs = rule.repositories.iter().map(|g| compile(g)).collect::<Result<Vec<_>, _>>();
                 match globs {
                     Ok(globs) => Some(Compiled { rule, globs }),
                     Err(e) => {
@@ -216,12 +203,7 @@ impl PolicySet {
     }
 
     pub fn evaluate(&self, q: &Query) -> Decision {
-        let matching: Vec<&Rule> = self
-            .rules
-            .iter()
-            .filter(|c| matches(c, q))
-            .map(|c| &c.rule)
-            .collect();
+        let matching: Vec<&Rule> = self.rules.iter().filter(|c| matches(c, q)).map(|c| &c.rule).collect();
         let decider = |r: &Rule| Decider {
             id: r.id,
             priority: r.priority,
@@ -229,31 +211,16 @@ impl PolicySet {
             description: r.description.clone(),
             builtin: r.id < 0,
         };
-        let denies: Vec<Decider> = matching
-            .iter()
-            .filter(|r| r.effect == Effect::Deny)
-            .map(|r| decider(r))
-            .collect();
+        let denies: Vec<Decider> =
+            matching.iter().filter(|r| r.effect == Effect::Deny).map(|r| decider(r)).collect();
         if !denies.is_empty() {
-            return Decision {
-                allowed: false,
-                reason: "denied by rule".into(),
-                rules: denies,
-            };
+            return Decision { allowed: false, reason: "denied by rule".into(), rules: denies };
         }
         let allows: Vec<Decider> = matching.iter().map(|r| decider(r)).collect();
         if !allows.is_empty() {
-            return Decision {
-                allowed: true,
-                reason: "allowed by rule".into(),
-                rules: allows,
-            };
+            return Decision { allowed: true, reason: "allowed by rule".into(), rules: allows };
         }
-        Decision {
-            allowed: false,
-            reason: "no rule allows this (default deny)".into(),
-            rules: vec![],
-        }
+        Decision { allowed: false, reason: "no rule allows this (default deny)".into(), rules: vec![] }
     }
 }
 
@@ -262,8 +229,7 @@ fn matches(c: &Compiled, q: &Query) -> bool {
     let any = |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v);
     (r.actions.is_empty() || r.actions.contains(&q.action))
         && (c.globs.is_empty()
-            || q.repository
-                .is_some_and(|repo| c.globs.iter().any(|g| g.matches_with(repo, MATCH))))
+            || q.repository.is_some_and(|repo| c.globs.iter().any(|g| g.matches_with(repo, MATCH))))
         && any(&r.subjects, &q.who.subject)
         && any(&r.usernames, &q.who.username)
         && (r.roles.is_empty() || r.roles.iter().any(|role| q.who.roles.contains(role)))

@@ -35,27 +35,9 @@ fn system(name: &str) -> Principal {
 }
 
 #[track_caller]
-fn check(
-    rules: &[Rule],
-    p: &Principal,
-    action: Action,
-    repo: Option<&str>,
-    allowed: bool,
-    deciders: &[i64],
-) {
-    let d = evaluate(
-        rules,
-        &Query {
-            who: p,
-            action,
-            repository: repo,
-        },
-    );
-    assert_eq!(
-        d.allowed, allowed,
-        "{action:?} {repo:?} by {}: {d:?}",
-        p.username
-    );
+fn check(rules: &[Rule], p: &Principal, action: Action, repo: Option<&str>, allowed: bool, deciders: &[i64]) {
+    let d = evaluate(rules, &Query { who: p, action, repository: repo });
+    assert_eq!(d.allowed, allowed, "{action:?} {repo:?} by {}: {d:?}", p.username);
     let ids: Vec<i64> = d.rules.iter().map(|r| r.id).collect();
     assert_eq!(ids, deciders, "deciding rules");
 }
@@ -67,14 +49,7 @@ fn builtins() {
     let robot = system("ci");
     // admin: everything, anywhere.
     for a in [VersionCheck, Pull, Push, Delete, Catalog] {
-        check(
-            &[],
-            &admin,
-            a,
-            Some("any/repo"),
-            true,
-            if a == VersionCheck { &[-3, -1] } else { &[-1] },
-        );
+        check(&[], &admin, a, Some("any/repo"), true, if a == VersionCheck { &[-3, -1] } else { &[-1] });
     }
     // humans: pull/push/delete/catalog, and the version check.
     for a in [Pull, Push, Delete] {
@@ -92,144 +67,35 @@ fn builtins() {
 #[test]
 fn each_field_must_match() {
     let robot = system("ci");
-    let base = Rule {
-        actions: vec![Push],
-        ..rule(1, Effect::Allow)
-    };
-    check(
-        std::slice::from_ref(&base),
-        &robot,
-        Push,
-        Some("a"),
-        true,
-        &[1],
-    );
-    check(
-        std::slice::from_ref(&base),
-        &robot,
-        Pull,
-        Some("a"),
-        false,
-        &[],
-    );
+    let base = Rule { actions: vec![Push], ..rule(1, Effect::Allow) };
+    check(std::slice::from_ref(&base), &robot, Push, Some("a"), true, &[1]);
+    check(std::slice::from_ref(&base), &robot, Pull, Some("a"), false, &[]);
     let cases: Vec<(Rule, bool)> = vec![
-        (
-            Rule {
-                usernames: vec!["ci".into()],
-                ..base.clone()
-            },
-            true,
-        ),
-        (
-            Rule {
-                usernames: vec!["other".into(), "ci".into()],
-                ..base.clone()
-            },
-            true,
-        ),
-        (
-            Rule {
-                usernames: vec!["other".into()],
-                ..base.clone()
-            },
-            false,
-        ),
-        (
-            Rule {
-                subjects: vec!["sub-ci".into()],
-                ..base.clone()
-            },
-            true,
-        ),
-        (
-            Rule {
-                subjects: vec!["sub-x".into()],
-                ..base.clone()
-            },
-            false,
-        ),
-        (
-            Rule {
-                roles: vec!["builder".into()],
-                ..base.clone()
-            },
-            false,
-        ),
-        (
-            Rule {
-                account_types: vec![AccountType::System],
-                ..base.clone()
-            },
-            true,
-        ),
-        (
-            Rule {
-                account_types: vec![AccountType::Human],
-                ..base.clone()
-            },
-            false,
-        ),
-        (
-            Rule {
-                repositories: vec!["a".into()],
-                ..base.clone()
-            },
-            true,
-        ),
-        (
-            Rule {
-                repositories: vec!["b".into(), "a".into()],
-                ..base.clone()
-            },
-            true,
-        ),
-        (
-            Rule {
-                repositories: vec!["b".into()],
-                ..base.clone()
-            },
-            false,
-        ),
+        (Rule { usernames: vec!["ci".into()], ..base.clone() }, true),
+        (Rule { usernames: vec!["other".into(), "ci".into()], ..base.clone() }, true),
+        (Rule { usernames: vec!["other".into()], ..base.clone() }, false),
+        (Rule { subjects: vec!["sub-ci".into()], ..base.clone() }, true),
+        (Rule { subjects: vec!["sub-x".into()], ..base.clone() }, false),
+        (Rule { roles: vec!["builder".into()], ..base.clone() }, false),
+        (Rule { account_types: vec![AccountType::System], ..base.clone() }, true),
+        (Rule { account_types: vec![AccountType::Human], ..base.clone() }, false),
+        (Rule { repositories: vec!["a".into()], ..base.clone() }, true),
+        (Rule { repositories: vec!["b".into(), "a".into()], ..base.clone() }, true),
+        (Rule { repositories: vec!["b".into()], ..base.clone() }, false),
         // All populated fields are ANDed.
-        (
-            Rule {
-                usernames: vec!["ci".into()],
-                repositories: vec!["b".into()],
-                ..base.clone()
-            },
-            false,
-        ),
-        (
-            Rule {
-                enabled: false,
-                ..base.clone()
-            },
-            false,
-        ),
+        (Rule { usernames: vec!["ci".into()], repositories: vec!["b".into()], ..base.clone() }, false),
+        (Rule { enabled: false, ..base.clone() }, false),
     ];
     for (r, allowed) in cases {
-        let d = evaluate(
-            std::slice::from_ref(&r),
-            &Query {
-                who: &robot,
-                action: Push,
-                repository: Some("a"),
-            },
-        );
+        let d =
+            evaluate(std::slice::from_ref(&r), &Query { who: &robot, action: Push, repository: Some("a") });
         assert_eq!(d.allowed, allowed, "{r:?}");
     }
     let builder = who("b", &["builder", "x"], AccountType::System);
-    let r = Rule {
-        roles: vec!["builder".into()],
-        ..base.clone()
-    };
+    let r = Rule { roles: vec!["builder".into()], ..base.clone() };
     check(&[r], &builder, Push, Some("a"), true, &[1]);
     // A rule scoped to repositories does not match repository-less actions.
-    let r = Rule {
-        actions: vec![],
-        repositories: vec!["*".into()],
-        ..rule(2, Effect::Allow)
-    };
+    let r = Rule { actions: vec![], repositories: vec!["*".into()], ..rule(2, Effect::Allow) };
     check(&[r], &robot, Catalog, None, false, &[]);
 }
 
@@ -254,93 +120,30 @@ fn globs_follow_path_match() {
         ("team/app", "team/app2", false),
     ];
     for (glob, repo, want) in cases {
-        let r = Rule {
-            repositories: vec![glob.into()],
-            actions: vec![Pull],
-            ..rule(1, Effect::Allow)
-        };
-        let d = evaluate(
-            &[r],
-            &Query {
-                who: &robot,
-                action: Pull,
-                repository: Some(repo),
-            },
-        );
+        let r = Rule { repositories: vec![glob.into()], actions: vec![Pull], ..rule(1, Effect::Allow) };
+        let d = evaluate(&[r], &Query { who: &robot, action: Pull, repository: Some(repo) });
         assert_eq!(d.allowed, want, "{glob} vs {repo}");
     }
-    assert!(Rule {
-        repositories: vec!["[".into()],
-        ..rule(1, Effect::Allow)
-    }
-    .validate()
-    .is_err());
-    assert!(Rule {
-        repositories: vec!["".into()],
-        ..rule(1, Effect::Allow)
-    }
-    .validate()
-    .is_err());
-    assert!(Rule {
-        repositories: vec!["a/*".into()],
-        ..rule(1, Effect::Allow)
-    }
-    .validate()
-    .is_ok());
+    assert!(Rule { repositories: vec!["[".into()], ..rule(1, Effect::Allow) }.validate().is_err());
+    assert!(Rule { repositories: vec!["".into()], ..rule(1, Effect::Allow) }.validate().is_err());
+    assert!(Rule { repositories: vec!["a/*".into()], ..rule(1, Effect::Allow) }.validate().is_ok());
 }
 
 #[test]
 fn deny_wins_at_any_priority_and_order_is_by_priority() {
     let human = who("alice", &[], AccountType::Human);
     let admin = who("root", &["admin"], AccountType::Human);
-    let deny = Rule {
-        priority: 1000,
-        repositories: vec!["secret/*".into()],
-        ..rule(7, Effect::Deny)
-    };
-    let allow_high = Rule {
-        priority: -1000,
-        repositories: vec!["secret/*".into()],
-        ..rule(8, Effect::Allow)
-    };
-    check(
-        &[deny.clone(), allow_high.clone()],
-        &human,
-        Pull,
-        Some("secret/x"),
-        false,
-        &[7],
-    );
+    let deny = Rule { priority: 1000, repositories: vec!["secret/*".into()], ..rule(7, Effect::Deny) };
+    let allow_high =
+        Rule { priority: -1000, repositories: vec!["secret/*".into()], ..rule(8, Effect::Allow) };
+    check(&[deny.clone(), allow_high.clone()], &human, Pull, Some("secret/x"), false, &[7]);
     // Deny beats even the built-in admin allow.
-    check(
-        std::slice::from_ref(&deny),
-        &admin,
-        Push,
-        Some("secret/x"),
-        false,
-        &[7],
-    );
-    check(
-        std::slice::from_ref(&deny),
-        &admin,
-        Push,
-        Some("public/x"),
-        true,
-        &[-2, -1],
-    );
+    check(std::slice::from_ref(&deny), &admin, Push, Some("secret/x"), false, &[7]);
+    check(std::slice::from_ref(&deny), &admin, Push, Some("public/x"), true, &[-2, -1]);
     // Deciders are listed by priority, then id.
-    let a = Rule {
-        priority: 5,
-        ..rule(20, Effect::Deny)
-    };
-    let b = Rule {
-        priority: 1,
-        ..rule(30, Effect::Deny)
-    };
-    let c = Rule {
-        priority: 5,
-        ..rule(10, Effect::Deny)
-    };
+    let a = Rule { priority: 5, ..rule(20, Effect::Deny) };
+    let b = Rule { priority: 1, ..rule(30, Effect::Deny) };
+    let c = Rule { priority: 5, ..rule(10, Effect::Deny) };
     check(&[a, b, c], &human, Pull, Some("x"), false, &[30, 10, 20]);
 }
 
@@ -376,15 +179,9 @@ fn adding_a_deny_never_allows_more() {
             }
         }
     }
-    let denies: Vec<&Rule> = candidates
-        .iter()
-        .filter(|r| r.effect == Effect::Deny)
-        .collect();
+    let denies: Vec<&Rule> = candidates.iter().filter(|r| r.effect == Effect::Deny).collect();
     // Base sets: each single candidate and each pair of allows.
-    let allows: Vec<&Rule> = candidates
-        .iter()
-        .filter(|r| r.effect == Effect::Allow)
-        .collect();
+    let allows: Vec<&Rule> = candidates.iter().filter(|r| r.effect == Effect::Allow).collect();
     let mut bases: Vec<Vec<Rule>> = vec![vec![]];
     for a in &allows {
         bases.push(vec![(*a).clone()]);
@@ -402,16 +199,9 @@ fn adding_a_deny_never_allows_more() {
             for p in &principals {
                 for repo in repos {
                     for a in actions {
-                        let q = Query {
-                            who: p,
-                            action: a,
-                            repository: repo,
-                        };
+                        let q = Query { who: p, action: a, repository: repo };
                         if !before.evaluate(&q).allowed {
-                            assert!(
-                                !after.evaluate(&q).allowed,
-                                "deny {d:?} turned a deny into an allow"
-                            );
+                            assert!(!after.evaluate(&q).allowed, "deny {d:?} turned a deny into an allow");
                         }
                         checked += 1;
                     }

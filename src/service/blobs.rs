@@ -40,13 +40,10 @@ pub fn open(ctx: &Ctx, repo: &RepoName, digest: &Digest) -> Result<(Box<dyn Read
 /// for garbage collection, since other repositories may share them.
 pub fn delete(ctx: &Ctx, repo: &RepoName, digest: &Digest) -> Result<()> {
     authorize(ctx, Action::Delete, Some(repo))?;
-    let removed = ctx
-        .app
-        .db
-        .write(|tx| match db::repos::id(tx, repo.as_str())? {
-            Some(id) => db::blobs::unlink(tx, id, &digest.to_string()),
-            None => Ok(false),
-        })?;
+    let removed = ctx.app.db.write(|tx| match db::repos::id(tx, repo.as_str())? {
+        Some(id) => db::blobs::unlink(tx, id, &digest.to_string()),
+        None => Ok(false),
+    })?;
     if removed {
         Ok(())
     } else {

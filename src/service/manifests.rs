@@ -38,11 +38,7 @@ pub fn get(ctx: &Ctx, repo: &RepoName, reference: &Reference) -> Result<Manifest
         }
     })?;
     let m = row.ok_or(Error::NotFound(What::Manifest))?;
-    Ok(Manifest {
-        digest: m.digest,
-        media_type: m.media_type,
-        body: m.body,
-    })
+    Ok(Manifest { digest: m.digest, media_type: m.media_type, body: m.body })
 }
 
 /// What a parsed manifest references and says about itself.
@@ -68,48 +64,30 @@ fn read_capped(body: &mut dyn Read, declared: Option<u64>, limit: u64) -> Result
         return Err(Error::ManifestTooLarge { limit });
     }
     if declared.is_some_and(|n| n != buf.len() as u64) {
-        return Err(Error::BodyIncomplete(format!(
-            "manifest body ended after {} bytes",
-            buf.len()
-        )));
+        return Err(Error::BodyIncomplete(format!("manifest body ended after {} bytes", buf.len())));
     }
     Ok(buf)
 }
 
 fn descriptor(v: &Value, field: &str) -> Result<(String, String, Option<String>, bool)> {
     let invalid = |why: &str| Error::InvalidManifest(format!("{field}: {why}"));
-    let o = v
-        .as_object()
-        .ok_or_else(|| invalid("descriptor must be an object"))?;
-    let mt = o
-        .get("mediaType")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid("mediaType must be a string"))?;
-    let d = o
-        .get("digest")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid("digest must be a string"))?;
+    let o = v.as_object().ok_or_else(|| invalid("descriptor must be an object"))?;
+    let mt =
+        o.get("mediaType").and_then(Value::as_str).ok_or_else(|| invalid("mediaType must be a string"))?;
+    let d = o.get("digest").and_then(Value::as_str).ok_or_else(|| invalid("digest must be a string"))?;
     let d = Digest::parse(d).map_err(|e| invalid(&e))?;
     if o.get("size").and_then(Value::as_u64).is_none() {
         return Err(invalid("size must be a non-negative integer"));
     }
-    let has_urls = o
-        .get("urls")
-        .and_then(Value::as_array)
-        .is_some_and(|u| !u.is_empty());
-    let artifact_type = o
-        .get("artifactType")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let has_urls = o.get("urls").and_then(Value::as_array).is_some_and(|u| !u.is_empty());
+    let artifact_type = o.get("artifactType").and_then(Value::as_str).map(str::to_string);
     Ok((d.to_string(), mt.to_string(), artifact_type, has_urls))
 }
 
 fn parse(body: &[u8], content_type: Option<&str>) -> Result<Parsed> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| Error::InvalidManifest(format!("manifest is not valid JSON: {e}")))?;
-    let o = v
-        .as_object()
-        .ok_or_else(|| Error::InvalidManifest("manifest must be a JSON object".into()))?;
+    let o = v.as_object().ok_or_else(|| Error::InvalidManifest("manifest must be a JSON object".into()))?;
     if o.get("schemaVersion").and_then(Value::as_i64) != Some(2) {
         return Err(Error::InvalidManifest("schemaVersion must be 2".into()));
     }
@@ -133,15 +111,10 @@ fn parse(body: &[u8], content_type: Option<&str>) -> Result<Parsed> {
         (None, _) => return Err(Error::InvalidManifest("manifest has no mediaType".into())),
     };
     if !media::is_known_manifest(&media_type) {
-        return Err(Error::InvalidManifest(format!(
-            "unsupported manifest media type {media_type:?}"
-        )));
+        return Err(Error::InvalidManifest(format!("unsupported manifest media type {media_type:?}")));
     }
     let mut refs = Vec::new();
-    let mut artifact_type = o
-        .get("artifactType")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let mut artifact_type = o.get("artifactType").and_then(Value::as_str).map(str::to_string);
     if media::is_index(&media_type) {
         let children = o
             .get("manifests")
@@ -152,23 +125,18 @@ fn parse(body: &[u8], content_type: Option<&str>) -> Result<Parsed> {
             refs.push((d, "manifest", true));
         }
     } else {
-        let config = o
-            .get("config")
-            .ok_or_else(|| Error::InvalidManifest("manifest has no config".into()))?;
+        let config =
+            o.get("config").ok_or_else(|| Error::InvalidManifest("manifest has no config".into()))?;
         let (d, config_type, _, _) = descriptor(config, "config")?;
         refs.push((d, "config", true));
         if media_type == media::OCI_MANIFEST && artifact_type.is_none() {
             artifact_type = Some(config_type);
         }
         let layers = match o.get("layers") {
-            Some(l) => l
-                .as_array()
-                .ok_or_else(|| Error::InvalidManifest("layers must be an array".into()))?,
-            None => {
-                return Err(Error::InvalidManifest(
-                    "manifest has no layers array".into(),
-                ))
+            Some(l) => {
+                l.as_array().ok_or_else(|| Error::InvalidManifest("layers must be an array".into()))?
             }
+            None => return Err(Error::InvalidManifest("manifest has no layers array".into())),
         };
         for (i, l) in layers.iter().enumerate() {
             let (d, mt, _, has_urls) = descriptor(l, &format!("layers[{i}]"))?;
@@ -183,19 +151,9 @@ fn parse(body: &[u8], content_type: Option<&str>) -> Result<Parsed> {
     let annotations = match o.get("annotations") {
         Some(Value::Object(m)) => Some(Value::Object(m.clone()).to_string()),
         Some(Value::Null) | None => None,
-        Some(_) => {
-            return Err(Error::InvalidManifest(
-                "annotations must be an object".into(),
-            ))
-        }
+        Some(_) => return Err(Error::InvalidManifest("annotations must be an object".into())),
     };
-    Ok(Parsed {
-        media_type,
-        artifact_type,
-        subject,
-        annotations,
-        refs,
-    })
+    Ok(Parsed { media_type, artifact_type, subject, annotations, refs })
 }
 
 /// Pushes a manifest under a tag or digest, plus any extra tags.
@@ -214,10 +172,7 @@ pub fn put(
         Reference::Digest(d) => {
             let actual = Digest::of(d.algorithm(), &bytes);
             if &actual != d {
-                return Err(Error::DigestMismatch {
-                    expected: d.to_string(),
-                    actual: actual.to_string(),
-                });
+                return Err(Error::DigestMismatch { expected: d.to_string(), actual: actual.to_string() });
             }
             actual
         }
@@ -265,11 +220,7 @@ pub fn put(
         }
         Ok(())
     })?;
-    Ok(Pushed {
-        digest,
-        subject: parsed.subject,
-        tags,
-    })
+    Ok(Pushed { digest, subject: parsed.subject, tags })
 }
 
 /// Deletes a manifest by digest; its tags and references go with it.
@@ -280,13 +231,10 @@ pub fn delete(ctx: &Ctx, repo: &RepoName, reference: &Reference) -> Result<()> {
             "deleting a manifest by tag is not supported; delete by digest, or remove the tag through the admin API".into(),
         ));
     };
-    let removed = ctx
-        .app
-        .db
-        .write(|tx| match db::repos::id(tx, repo.as_str())? {
-            Some(id) => db::manifests::delete(tx, id, &d.to_string()),
-            None => Ok(false),
-        })?;
+    let removed = ctx.app.db.write(|tx| match db::repos::id(tx, repo.as_str())? {
+        Some(id) => db::manifests::delete(tx, id, &d.to_string()),
+        None => Ok(false),
+    })?;
     if removed {
         Ok(())
     } else {
@@ -303,13 +251,10 @@ pub fn referrers(
     artifact_type: Option<&str>,
 ) -> Result<Vec<u8>> {
     authorize(ctx, Action::Pull, Some(repo))?;
-    let rows = ctx
-        .app
-        .db
-        .read(|c| match db::repos::id(c, repo.as_str())? {
-            Some(id) => db::manifests::referrers(c, id, &subject.to_string()),
-            None => Ok(Vec::new()),
-        })?;
+    let rows = ctx.app.db.read(|c| match db::repos::id(c, repo.as_str())? {
+        Some(id) => db::manifests::referrers(c, id, &subject.to_string()),
+        None => Ok(Vec::new()),
+    })?;
     let manifests: Vec<Value> = rows
         .into_iter()
         .filter(|r| artifact_type.is_none_or(|a| r.artifact_type.as_deref() == Some(a)))
@@ -321,10 +266,7 @@ pub fn referrers(
             if let Some(a) = r.artifact_type {
                 o.insert("artifactType".into(), a.into());
             }
-            if let Some(a) = r
-                .annotations
-                .and_then(|s| serde_json::from_str::<Value>(&s).ok())
-            {
+            if let Some(a) = r.annotations.and_then(|s| serde_json::from_str::<Value>(&s).ok()) {
                 o.insert("annotations".into(), a);
             }
             Value::Object(o)

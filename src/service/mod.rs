@@ -8,7 +8,9 @@ pub mod access;
 pub mod blobs;
 pub mod listing;
 pub mod manifests;
+pub mod policy;
 pub mod uploads;
+pub mod users;
 
 use crate::error::{Error, Result};
 use crate::model::{Digest, RepoName};

@@ -50,19 +50,11 @@ pub struct Chunk<'a> {
 
 fn new_upload_id() -> Result<String> {
     let mut b = [0u8; 16];
-    getrandom::fill(&mut b)
-        .map_err(|e| Error::Internal(anyhow::anyhow!("random upload id: {e}")))?;
+    getrandom::fill(&mut b).map_err(|e| Error::Internal(anyhow::anyhow!("random upload id: {e}")))?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = crate::model::to_hex(&b);
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    ))
+    Ok(format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..]))
 }
 
 /// Opens an upload session; returns its id.
@@ -124,10 +116,7 @@ pub fn upload_whole(ctx: &Ctx, repo: &RepoName, digest: &Digest, chunk: Chunk) -
 pub fn status(ctx: &Ctx, repo: &RepoName, id: &str) -> Result<u64> {
     authorize(ctx, Action::Push, Some(repo))?;
     session(ctx, repo, id)?;
-    ctx.app
-        .store
-        .upload_size(id)?
-        .ok_or(Error::NotFound(What::Upload))
+    ctx.app.store.upload_size(id)?.ok_or(Error::NotFound(What::Upload))
 }
 
 /// Appends one chunk (`PATCH`); returns the new offset.
@@ -146,9 +135,7 @@ pub fn append_chunk(ctx: &Ctx, repo: &RepoName, id: &str, chunk: Chunk) -> Resul
         }
     };
     *state = Some((end, hasher));
-    ctx.app
-        .db
-        .write(|tx| db::uploads::touch(tx, id, end, ctx.app.now()))?;
+    ctx.app.db.write(|tx| db::uploads::touch(tx, id, end, ctx.app.now()))?;
     Ok(end)
 }
 
@@ -203,9 +190,7 @@ fn session(ctx: &Ctx, repo: &RepoName, id: &str) -> Result<Algorithm> {
         Ok((repo_id == Some(up.repo_id)).then_some(up.algorithm))
     })?;
     let algorithm = found.ok_or(Error::NotFound(What::Upload))?;
-    algorithm
-        .parse()
-        .map_err(|e: String| Error::Internal(anyhow::anyhow!("stored upload algorithm: {e}")))
+    algorithm.parse().map_err(|e: String| Error::Internal(anyhow::anyhow!("stored upload algorithm: {e}")))
 }
 
 /// The session's offset and running hash, rebuilt from the staged file when
@@ -216,11 +201,7 @@ fn current_state(
     algorithm: Algorithm,
     cached: Option<(u64, Hasher)>,
 ) -> Result<(u64, Hasher)> {
-    let size = ctx
-        .app
-        .store
-        .upload_size(id)?
-        .ok_or(Error::NotFound(What::Upload))?;
+    let size = ctx.app.store.upload_size(id)?.ok_or(Error::NotFound(What::Upload))?;
     match cached {
         Some((off, h)) if off == size => Ok((off, h)),
         _ => Ok((size, rehash(ctx, id, algorithm)?)),
@@ -321,10 +302,7 @@ fn verify_and_commit(
 ) -> Result<()> {
     let actual = hasher.finish();
     if &actual != digest {
-        return Err(Error::DigestMismatch {
-            expected: digest.to_string(),
-            actual: actual.to_string(),
-        });
+        return Err(Error::DigestMismatch { expected: digest.to_string(), actual: actual.to_string() });
     }
     ctx.app.store.commit_upload(id, digest)?;
     let now = ctx.app.now();

@@ -17,19 +17,11 @@ struct Dockerd {
 impl Dockerd {
     fn start() -> Dockerd {
         // Short paths: unix socket paths are limited to ~100 bytes.
-        let dir = tempfile::Builder::new()
-            .prefix("mcrdk")
-            .tempdir_in("/tmp")
-            .unwrap();
+        let dir = tempfile::Builder::new().prefix("mcrdk").tempdir_in("/tmp").unwrap();
         let d = dir.path();
         let key_existed = Path::new("/etc/docker/key.json").exists();
         let child = Command::new("dockerd")
-            .args([
-                "--iptables=false",
-                "--ip6tables=false",
-                "--bridge=none",
-                "--storage-driver=vfs",
-            ])
+            .args(["--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver=vfs"])
             .arg("--data-root")
             .arg(d.join("data"))
             .arg("--exec-root")
@@ -42,23 +34,10 @@ impl Dockerd {
             .stderr(std::fs::File::create(d.join("log")).unwrap())
             .spawn()
             .expect("dockerd runs (scripts/test installs docker.io)");
-        let dk = Dockerd {
-            child,
-            dir,
-            key_existed,
-        };
+        let dk = Dockerd { child, dir, key_existed };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !dk
-            .docker()
-            .args(["version"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            assert!(
-                Instant::now() < deadline,
-                "dockerd did not start: {}",
-                dk.log()
-            );
+        while !dk.docker().args(["version"]).output().is_ok_and(|o| o.status.success()) {
+            assert!(Instant::now() < deadline, "dockerd did not start: {}", dk.log());
             std::thread::sleep(Duration::from_millis(200));
         }
         dk
@@ -70,20 +49,15 @@ impl Dockerd {
 
     fn docker(&self) -> Command {
         let mut c = Command::new("docker");
-        c.env(
-            "DOCKER_HOST",
-            format!("unix://{}", self.dir.path().join("docker.sock").display()),
-        )
-        .env("DOCKER_CONFIG", self.dir.path().join("cfg"));
+        c.env("DOCKER_HOST", format!("unix://{}", self.dir.path().join("docker.sock").display()))
+            .env("DOCKER_CONFIG", self.dir.path().join("cfg"));
         c
     }
 }
 
 impl Drop for Dockerd {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -120,6 +94,20 @@ fn docker_push_and_pull() {
     let tmp = tempfile::tempdir().unwrap();
     let (tar, config) = docker_archive(tmp.path());
     let dk = Dockerd::start();
+    let mut login = dk
+        .docker()
+        .args(["login", "-u", "admin", "--password-stdin", &host])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        login.stdin.take().unwrap().write_all(srv.admin.as_bytes()).unwrap();
+    }
+    let out = login.wait_with_output().unwrap();
+    assert!(out.status.success(), "docker login: {}", String::from_utf8_lossy(&out.stderr));
     run(dk.docker().args(["load", "-q", "-i"]).arg(&tar));
     let remote = format!("{host}/library/img:v1");
     run(dk.docker().args(["tag", "mcrtest/img:v1", &remote]));
@@ -128,27 +116,13 @@ fn docker_push_and_pull() {
     let r = srv.http("GET", "/v2/library/img/tags/list", &[], b"");
     assert_eq!(r.json()["tags"], serde_json::json!(["v1"]));
     let accept = format!("{DOCKER_MANIFEST}, {OCI_MANIFEST}");
-    let r = srv.http(
-        "GET",
-        "/v2/library/img/manifests/v1",
-        &[("Accept", &accept)],
-        b"",
-    );
+    let r = srv.http("GET", "/v2/library/img/manifests/v1", &[("Accept", &accept)], b"");
     assert_eq!(r.status, 200);
-    assert_eq!(
-        r.json()["config"]["digest"],
-        config.as_str(),
-        "docker keeps the config (image id)"
-    );
-    assert_eq!(
-        r.header("Docker-Content-Digest"),
-        Some(sha256(&r.body).as_str())
-    );
+    assert_eq!(r.json()["config"]["digest"], config.as_str(), "docker keeps the config (image id)");
+    assert_eq!(r.header("Docker-Content-Digest"), Some(sha256(&r.body).as_str()));
 
     run(dk.docker().args(["rmi", "-f", &remote, "mcrtest/img:v1"]));
     run(dk.docker().args(["pull", "-q", &remote]));
-    let id = run(dk
-        .docker()
-        .args(["image", "inspect", "--format", "{{.Id}}", &remote]));
+    let id = run(dk.docker().args(["image", "inspect", "--format", "{{.Id}}", &remote]));
     assert_eq!(id.trim(), config);
 }

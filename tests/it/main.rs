@@ -1,6 +1,7 @@
 //! The one integration-test binary (one link on two cores).
 
 mod api;
+mod auth;
 mod docker;
 mod server;
 mod skopeo;

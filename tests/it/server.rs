@@ -15,24 +15,20 @@ fn mcr() -> Command {
 #[test]
 fn serves_logs_access_and_stops_gracefully() {
     let mut srv = Server::start();
+    let auth = srv.admin_auth();
     let r = srv.http("GET", "/v2/", &[], b"");
     assert_eq!(r.status, 200);
-    assert_eq!(
-        r.header("Docker-Distribution-API-Version"),
-        Some("registry/2.0")
-    );
+    assert_eq!(r.header("Docker-Distribution-API-Version"), Some("registry/2.0"));
     assert_eq!(r.content_length, Some(2));
 
     // An upload in flight when SIGTERM arrives still completes.
     let data = bytes(5, 200_000);
     let d = sha256(&data);
     let mut s = TcpStream::connect(srv.addr).unwrap();
-    write!(s, "POST /v2/grace/blobs/uploads/?digest={d} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", data.len()).unwrap();
+    write!(s, "POST /v2/grace/blobs/uploads/?digest={d} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", data.len()).unwrap();
     s.write_all(&data[..100_000]).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let _ = Command::new("kill")
-        .args(["-TERM", &srv.pid().to_string()])
-        .status();
+    let _ = Command::new("kill").args(["-TERM", &srv.pid().to_string()]).status();
     std::thread::sleep(Duration::from_millis(300));
     s.write_all(&data[100_000..]).unwrap();
     let r = read_response(&mut s, false);
@@ -42,10 +38,7 @@ fn serves_logs_access_and_stops_gracefully() {
     let log = srv.log();
     assert!(log.contains("access req="), "{log}");
     assert!(log.contains("method=GET path=/v2/ status=200"), "{log}");
-    assert!(
-        log.contains("shutting down") && log.contains("stopped"),
-        "{log}"
-    );
+    assert!(log.contains("shutting down") && log.contains("stopped"), "{log}");
 
     // The committed blob is there after a restart on the same data.
     let srv2 = Server::start_on(&srv.data_dir, &[]);
@@ -57,19 +50,12 @@ fn serves_logs_access_and_stops_gracefully() {
 #[test]
 fn refuses_bad_configuration_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
-    let out = mcr()
-        .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = mcr().args(["serve", "--listen", "0.0.0.0:0", "--data-dir"]).arg(dir.path()).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("non-loopback") && err.contains("TLS"), "{err}");
 
-    let out = mcr()
-        .args(["serve", "--listen", "nonsense"])
-        .output()
-        .unwrap();
+    let out = mcr().args(["serve", "--listen", "nonsense"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an address"));
 
@@ -117,11 +103,17 @@ fn refuses_bad_configuration_with_a_clear_message() {
 #[test]
 fn cut_off_connection_and_garbage_leave_the_server_healthy() {
     let srv = Server::start();
+    let auth = srv.admin_auth();
     let data = bytes(6, 1 << 20);
     let d = sha256(&data);
     {
         let mut s = TcpStream::connect(srv.addr).unwrap();
-        write!(s, "POST /v2/cut/blobs/uploads/?digest={d} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", data.len()).unwrap();
+        write!(
+            s,
+            "POST /v2/cut/blobs/uploads/?digest={d} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n\r\n",
+            data.len()
+        )
+        .unwrap();
         s.write_all(&data[..300_000]).unwrap();
     } // dropped: the client vanished mid-body
       // Garbage on the wire.
@@ -139,14 +131,8 @@ fn cut_off_connection_and_garbage_leave_the_server_healthy() {
         assert!(!text.contains(" 500 "), "no 500 for junk: {text}");
     }
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(
-        srv.http("HEAD", &format!("/v2/cut/blobs/{d}"), &[], b"")
-            .status,
-        404
-    );
-    let staged = std::fs::read_dir(srv.data_dir.join("uploads"))
-        .unwrap()
-        .count();
+    assert_eq!(srv.http("HEAD", &format!("/v2/cut/blobs/{d}"), &[], b"").status, 404);
+    let staged = std::fs::read_dir(srv.data_dir.join("uploads")).unwrap().count();
     assert_eq!(staged, 0, "no staging file left behind");
     assert_eq!(srv.http("GET", "/v2/", &[], b"").status, 200);
 }
@@ -154,37 +140,15 @@ fn cut_off_connection_and_garbage_leave_the_server_healthy() {
 #[test]
 fn sigkill_mid_upload_loses_nothing_committed() {
     let mut srv = Server::start();
+    let auth = srv.admin_auth();
     let committed = bytes(7, 50_000);
     let cd = sha256(&committed);
-    assert_eq!(
-        srv.http(
-            "POST",
-            &format!("/v2/k/blobs/uploads/?digest={cd}"),
-            &[],
-            &committed
-        )
-        .status,
-        201
-    );
+    assert_eq!(srv.http("POST", &format!("/v2/k/blobs/uploads/?digest={cd}"), &[], &committed).status, 201);
     let cfg = b"{}";
     let cfgd = sha256(cfg);
-    assert_eq!(
-        srv.http(
-            "POST",
-            &format!("/v2/k/blobs/uploads/?digest={cfgd}"),
-            &[],
-            cfg
-        )
-        .status,
-        201
-    );
+    assert_eq!(srv.http("POST", &format!("/v2/k/blobs/uploads/?digest={cfgd}"), &[], cfg).status, 201);
     let m = image_manifest((&cfgd, 2), &[(&cd, committed.len())], None);
-    let r = srv.http(
-        "PUT",
-        "/v2/k/manifests/v1",
-        &[("Content-Type", OCI_MANIFEST)],
-        &m,
-    );
+    let r = srv.http("PUT", "/v2/k/manifests/v1", &[("Content-Type", OCI_MANIFEST)], &m);
     assert_eq!(r.status, 201);
 
     // A chunked session with one chunk in, and a monolithic upload half sent.
@@ -195,17 +159,14 @@ fn sigkill_mid_upload_loses_nothing_committed() {
     let r = srv.http(
         "PATCH",
         &loc,
-        &[
-            ("Content-Range", "0-1048575"),
-            ("Content-Length", "1048576"),
-        ],
+        &[("Content-Range", "0-1048575"), ("Content-Length", "1048576")],
         &big[..1 << 20],
     );
     assert_eq!(r.status, 202);
     let mut s = TcpStream::connect(srv.addr).unwrap();
     write!(
         s,
-        "POST /v2/k/blobs/uploads/?digest={bd} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        "POST /v2/k/blobs/uploads/?digest={bd} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n\r\n",
         big.len()
     )
     .unwrap();
@@ -215,19 +176,14 @@ fn sigkill_mid_upload_loses_nothing_committed() {
 
     let srv2 = Server::start_on(&srv.data_dir, &[]);
     assert_eq!(
-        srv2.http("HEAD", &format!("/v2/k/blobs/{bd}"), &[], b"")
-            .status,
+        srv2.http("HEAD", &format!("/v2/k/blobs/{bd}"), &[], b"").status,
         404,
         "half-sent blob is not visible"
     );
     let r = srv2.http("GET", "/v2/k/manifests/v1", &[], b"");
     assert_eq!(r.status, 200);
     assert_eq!(r.body, m);
-    assert_eq!(
-        srv2.http("GET", &format!("/v2/k/blobs/{cd}"), &[], b"")
-            .body,
-        committed
-    );
+    assert_eq!(srv2.http("GET", &format!("/v2/k/blobs/{cd}"), &[], b"").body, committed);
     // The chunked session resumes where it was (the hash is rebuilt from disk).
     let r = srv2.http("GET", &loc, &[], b"");
     assert_eq!(r.status, 204);
@@ -239,11 +195,7 @@ fn sigkill_mid_upload_loses_nothing_committed() {
         &big[1 << 20..],
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!(
-        srv2.http("GET", &format!("/v2/k/blobs/{bd}"), &[], b"")
-            .body,
-        big
-    );
+    assert_eq!(srv2.http("GET", &format!("/v2/k/blobs/{bd}"), &[], b"").body, big);
     let ok: String = Command::new("sh")
         .arg("-c")
         .arg(format!("python3 -c \"import sqlite3;print(sqlite3.connect('{}').execute('pragma integrity_check').fetchone()[0])\"", srv.data_dir.join("mcr.db").display()))
@@ -255,15 +207,13 @@ fn sigkill_mid_upload_loses_nothing_committed() {
 
 /// Streams `total` pseudo-random bytes as a PATCH body, hashing as it goes.
 fn stream_upload(srv: &Server, repo: &str, total: u64) -> String {
+    let auth = srv.admin_auth();
     use sha2::Digest as _;
     let r = srv.http("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"");
     let loc = r.header("Location").unwrap().to_string();
     let mut s = TcpStream::connect(srv.addr).unwrap();
-    write!(
-        s,
-        "PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    write!(s, "PATCH {loc} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut h = sha2::Sha256::new();
     let chunk = bytes(99, 1 << 20);
     let mut sent = 0u64;
@@ -279,13 +229,7 @@ fn stream_upload(srv: &Server, repo: &str, total: u64) -> String {
     }
     let r = read_response(&mut s, false);
     assert_eq!(r.status, 202, "{}", r.text());
-    let d = format!(
-        "sha256:{}",
-        h.finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    let d = format!("sha256:{}", h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>());
     let r = srv.http("PUT", &format!("{loc}?digest={d}"), &[], b"");
     assert_eq!(r.status, 201, "{}", r.text());
     d
@@ -293,18 +237,16 @@ fn stream_upload(srv: &Server, repo: &str, total: u64) -> String {
 
 #[test]
 fn memory_stays_flat_for_a_1gib_blob() {
-    let mb: u64 = std::env::var("MCR_TEST_BIG_MB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1024);
+    let mb: u64 = std::env::var("MCR_TEST_BIG_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
     let srv = Server::start();
+    let auth = srv.admin_auth();
     let before = srv.peak_rss_kib();
     let d = stream_upload(&srv, "big", mb << 20);
     // Pull it back, streaming, and check length and digest.
     let mut s = TcpStream::connect(srv.addr).unwrap();
     write!(
         s,
-        "GET /v2/big/blobs/{d} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "GET /v2/big/blobs/{d} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut head = Vec::new();
@@ -314,10 +256,7 @@ fn memory_stays_flat_for_a_1gib_blob() {
         head.push(byte[0]);
     }
     let head = String::from_utf8_lossy(&head).to_lowercase();
-    assert!(
-        head.contains(&format!("content-length: {}", mb << 20)),
-        "{head}"
-    );
+    assert!(head.contains(&format!("content-length: {}", mb << 20)), "{head}");
     use sha2::Digest as _;
     let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -331,55 +270,33 @@ fn memory_stays_flat_for_a_1gib_blob() {
         got += n as u64;
     }
     assert_eq!(got, mb << 20);
-    let back = format!(
-        "sha256:{}",
-        h.finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    let back = format!("sha256:{}", h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>());
     assert_eq!(back, d);
     let peak = srv.peak_rss_kib();
     eprintln!("peak RSS before {before} KiB, after {mb} MiB in and out: {peak} KiB");
-    assert!(
-        peak < before + 64 * 1024,
-        "memory grew from {before} KiB to {peak} KiB: bodies must stream"
-    );
+    assert!(peak < before + 64 * 1024, "memory grew from {before} KiB to {peak} KiB: bodies must stream");
 }
 
 #[test]
 fn tls_hello_on_plain_listener_is_refused_at_once_and_peers_are_real() {
     let srv = Server::start();
+    let auth = srv.admin_auth();
     // The first bytes of a TLS 1.3 ClientHello record.
     let mut s = TcpStream::connect(srv.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let started = std::time::Instant::now();
-    s.write_all(&[
-        0x16, 0x03, 0x01, 0x00, 0xf1, 0x01, 0x00, 0x00, 0xed, 0x03, 0x03,
-    ])
-    .unwrap();
+    s.write_all(&[0x16, 0x03, 0x01, 0x00, 0xf1, 0x01, 0x00, 0x00, 0xed, 0x03, 0x03]).unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).unwrap();
     let text = String::from_utf8_lossy(&buf);
     assert!(text.starts_with("HTTP/1.1 400"), "{text}");
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "answered at once, not after a timeout"
-    );
+    assert!(started.elapsed() < Duration::from_secs(2), "answered at once, not after a timeout");
 
     // The access log names the client's own address, not the relay's.
     let mut s = TcpStream::connect(srv.addr).unwrap();
     let local = s.local_addr().unwrap();
-    write!(
-        s,
-        "GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    write!(s, "GET /v2/ HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n").unwrap();
     assert_eq!(read_response(&mut s, false).status, 200);
     std::thread::sleep(Duration::from_millis(200));
-    assert!(
-        srv.log().contains(&format!("peer={local} ")),
-        "{}",
-        srv.log()
-    );
+    assert!(srv.log().contains(&format!("peer={local} ")), "{}", srv.log());
 }

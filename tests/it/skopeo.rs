@@ -11,31 +11,33 @@ fn skopeo() -> Command {
     c
 }
 
-fn copy(args: &[&str], src: &str, dst: &str) {
+fn copy(srv: &Server, args: &[&str], src: &str, dst: &str) {
+    let creds = srv.creds();
+    let auth = if src.starts_with("docker://") { "--src-creds" } else { "--dest-creds" };
     run(skopeo()
         .arg("copy")
         .arg("-q")
         .arg("--preserve-digests")
+        .args([auth, &creds])
         .args(args)
         .arg(src)
         .arg(dst));
 }
 
-fn inspect_raw(host: &str, image: &str) -> Vec<u8> {
+fn inspect_raw(srv: &Server, image: &str) -> Vec<u8> {
+    let host = srv.host();
     let out = skopeo()
         .args([
             "inspect",
             "--raw",
             "--tls-verify=false",
+            "--creds",
+            &srv.creds(),
             &format!("docker://{host}/{image}"),
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "inspect {image}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "inspect {image}: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
@@ -53,10 +55,7 @@ fn same_blobs(src: &Path, dst: &Path, digests: &[&str]) {
 
 fn manifest_blobs(layout: &Layout, manifest: &Desc) -> Vec<String> {
     let m: serde_json::Value = serde_json::from_slice(&layout.blob(&manifest.digest)).unwrap();
-    let mut out = vec![
-        manifest.digest.clone(),
-        m["config"]["digest"].as_str().unwrap().to_string(),
-    ];
+    let mut out = vec![manifest.digest.clone(), m["config"]["digest"].as_str().unwrap().to_string()];
     for l in m["layers"].as_array().unwrap() {
         out.push(l["digest"].as_str().unwrap().to_string());
     }
@@ -73,38 +72,35 @@ fn skopeo_image_round_trip_tags_and_delete() {
     let img = layout.image(Some("v1"), 11, 3, "amd64");
 
     copy(
+        &srv,
         &["--dest-tls-verify=false"],
         &format!("oci:{}:v1", src.display()),
         &format!("docker://{host}/lib/multi:v1"),
     );
     copy(
+        &srv,
         &["--dest-tls-verify=false"],
         &format!("oci:{}:v1", src.display()),
         &format!("docker://{host}/lib/multi:v2"),
     );
-    assert_eq!(
-        inspect_raw(&host, "lib/multi:v1"),
-        layout.blob(&img.digest),
-        "manifest kept byte for byte"
-    );
+    assert_eq!(inspect_raw(&srv, "lib/multi:v1"), layout.blob(&img.digest), "manifest kept byte for byte");
 
     let out = tmp.path().join("out");
     copy(
+        &srv,
         &["--src-tls-verify=false"],
         &format!("docker://{host}/lib/multi:v1"),
         &format!("oci:{}:v1", out.display()),
     );
     let blobs = manifest_blobs(&layout, &img);
     assert_eq!(blobs.len(), 5);
-    same_blobs(
-        &src,
-        &out,
-        &blobs.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    same_blobs(&src, &out, &blobs.iter().map(String::as_str).collect::<Vec<_>>());
 
     let tags = run(skopeo().args([
         "list-tags",
         "--tls-verify=false",
+        "--creds",
+        &srv.creds(),
         &format!("docker://{host}/lib/multi"),
     ]));
     let tags: serde_json::Value = serde_json::from_str(&tags).unwrap();
@@ -114,6 +110,8 @@ fn skopeo_image_round_trip_tags_and_delete() {
     run(skopeo().args([
         "delete",
         "--tls-verify=false",
+        "--creds",
+        &srv.creds(),
         &format!("docker://{host}/lib/multi:v1"),
     ]));
     let out = skopeo()
@@ -121,6 +119,8 @@ fn skopeo_image_round_trip_tags_and_delete() {
             "inspect",
             "--raw",
             "--tls-verify=false",
+            "--creds",
+            &srv.creds(),
             &format!("docker://{host}/lib/multi:v2"),
         ])
         .output()
@@ -140,34 +140,28 @@ fn skopeo_multi_platform_index() {
     let idx = layout.index("multi", 21, &["amd64", "arm64", "s390x"]);
 
     copy(
+        &srv,
         &["--all", "--dest-tls-verify=false"],
         &format!("oci:{}:multi", src.display()),
         &format!("docker://{host}/plat:multi"),
     );
-    assert_eq!(inspect_raw(&host, "plat:multi"), layout.blob(&idx.digest));
+    assert_eq!(inspect_raw(&srv, "plat:multi"), layout.blob(&idx.digest));
     let index: serde_json::Value = serde_json::from_slice(&layout.blob(&idx.digest)).unwrap();
     let mut all = vec![idx.digest.clone()];
     for child in index["manifests"].as_array().unwrap() {
         let d = child["digest"].as_str().unwrap();
-        assert_eq!(inspect_raw(&host, &format!("plat@{d}")), layout.blob(d));
-        let desc = Desc {
-            media_type: OCI_MANIFEST.into(),
-            digest: d.to_string(),
-            size: 0,
-        };
+        assert_eq!(inspect_raw(&srv, &format!("plat@{d}")), layout.blob(d));
+        let desc = Desc { media_type: OCI_MANIFEST.into(), digest: d.to_string(), size: 0 };
         all.extend(manifest_blobs(&layout, &desc));
     }
     let out = tmp.path().join("out");
     copy(
+        &srv,
         &["--all", "--src-tls-verify=false"],
         &format!("docker://{host}/plat:multi"),
         &format!("oci:{}:multi", out.display()),
     );
-    same_blobs(
-        &src,
-        &out,
-        &all.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    same_blobs(&src, &out, &all.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
 #[test]
@@ -181,28 +175,11 @@ fn skopeo_artifact_with_subject_and_referrers() {
     let art = layout.artifact("sig", "application/vnd.example.signature", &img, b"signed!");
 
     let s = src.display();
-    copy(
-        &["--dest-tls-verify=false"],
-        &format!("oci:{s}:app"),
-        &format!("docker://{host}/signed:app"),
-    );
-    copy(
-        &["--dest-tls-verify=false"],
-        &format!("oci:{s}:sig"),
-        &format!("docker://{host}/signed:sig"),
-    );
-    assert_eq!(
-        inspect_raw(&host, "signed:sig"),
-        layout.blob(&art.digest),
-        "artifact manifest unchanged"
-    );
+    copy(&srv, &["--dest-tls-verify=false"], &format!("oci:{s}:app"), &format!("docker://{host}/signed:app"));
+    copy(&srv, &["--dest-tls-verify=false"], &format!("oci:{s}:sig"), &format!("docker://{host}/signed:sig"));
+    assert_eq!(inspect_raw(&srv, "signed:sig"), layout.blob(&art.digest), "artifact manifest unchanged");
 
-    let r = srv.http(
-        "GET",
-        &format!("/v2/signed/referrers/{}", img.digest),
-        &[],
-        b"",
-    );
+    let r = srv.http("GET", &format!("/v2/signed/referrers/{}", img.digest), &[], b"");
     assert_eq!(r.status, 200);
     let ms = r.json()["manifests"].as_array().unwrap().clone();
     assert_eq!(ms.len(), 1, "{}", r.text());
@@ -212,16 +189,10 @@ fn skopeo_artifact_with_subject_and_referrers() {
 
     let out = tmp.path().join("out");
     copy(
+        &srv,
         &["--src-tls-verify=false"],
         &format!("docker://{host}/signed:sig"),
         &format!("oci:{}:sig", out.display()),
     );
-    same_blobs(
-        &src,
-        &out,
-        &manifest_blobs(&layout, &art)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    same_blobs(&src, &out, &manifest_blobs(&layout, &art).iter().map(String::as_str).collect::<Vec<_>>());
 }

@@ -47,6 +47,13 @@ pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
 pub struct TestApp {
     pub dir: TempDir,
     pub app: App,
+    /// The generated admin password.
+    pub admin: String,
+}
+
+pub fn basic(user: &str, pass: &str) -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
 }
 
 impl TestApp {
@@ -60,26 +67,51 @@ impl TestApp {
         config.storage.data_dir = dir.path().join("data");
         f(&mut config);
         let app = App::open(config).unwrap();
-        TestApp { dir, app }
+        let admin = mcr::service::users::ensure_initial_admin(&app).unwrap().unwrap().expose().to_string();
+        TestApp { dir, app, admin }
     }
 
+    /// A request as the admin (Basic credentials); `.anon()` drops them.
     pub fn req(&self, method: &str, url: &str) -> Req<'_> {
+        let auth = basic("admin", &self.admin);
         Req {
             app: &self.app,
             method: method.into(),
             url: url.into(),
-            headers: Vec::new(),
+            headers: vec![("Authorization".into(), auth)],
             body: None,
         }
+    }
+
+    /// Creates a policy rule as the admin; returns it with its id.
+    pub fn rule(&self, json: &str) -> mcr::policy::Rule {
+        let admin = mcr::policy::Principal {
+            subject: "local:1".into(),
+            username: "admin".into(),
+            roles: vec!["admin".into()],
+            account_type: mcr::policy::AccountType::Human,
+        };
+        let ctx = mcr::app::Ctx {
+            app: &self.app,
+            actor: mcr::model::Actor::User(admin),
+            req_id: "test",
+            peer: None,
+        };
+        let rule: mcr::policy::Rule = serde_json::from_str(json).unwrap();
+        mcr::service::policy::create(&ctx, &rule).unwrap()
+    }
+
+    /// Creates a local user.
+    pub fn user(&self, name: &str, pass: &str, roles: &[&str], system: bool) {
+        let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+        let kind = if system { mcr::policy::AccountType::System } else { mcr::policy::AccountType::Human };
+        mcr::service::users::add(&self.app, name, &mcr::auth::Password::new(pass), &roles, kind).unwrap();
     }
 
     /// Uploads a blob monolithically; returns its digest.
     pub fn blob(&self, repo: &str, data: &[u8]) -> String {
         let d = sha256(data);
-        let r = self
-            .req("POST", &format!("/v2/{repo}/blobs/uploads/?digest={d}"))
-            .body(data)
-            .send();
+        let r = self.req("POST", &format!("/v2/{repo}/blobs/uploads/?digest={d}")).body(data).send();
         assert_eq!(r.status, 201, "blob upload: {}", r.text());
         d
     }
@@ -94,8 +126,7 @@ impl TestApp {
 
     /// Pushes a one-layer image; returns (manifest bytes, manifest digest).
     pub fn image(&self, repo: &str, tag: &str, seed: u64) -> (Vec<u8>, String) {
-        let config =
-            format!(r#"{{"architecture":"amd64","os":"linux","seed":{seed}}}"#).into_bytes();
+        let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":{seed}}}"#).into_bytes();
         let layer = bytes(seed, 1000 + seed as usize);
         let cd = self.blob(repo, &config);
         let ld = self.blob(repo, &layer);
@@ -140,6 +171,17 @@ pub struct Req<'a> {
 }
 
 impl<'a> Req<'a> {
+    /// No credentials at all.
+    pub fn anon(mut self) -> Self {
+        self.headers.retain(|(k, _)| k != "Authorization");
+        self
+    }
+
+    /// Replaces the credentials with this `Authorization` value.
+    pub fn auth(self, value: &str) -> Self {
+        self.anon().header("Authorization", value)
+    }
+
     pub fn header(mut self, k: &str, v: &str) -> Self {
         self.headers.push((k.into(), v.into()));
         self
@@ -176,20 +218,11 @@ impl<'a> Req<'a> {
             Body::Stream(mut r, n) => {
                 let mut v = Vec::new();
                 r.read_to_end(&mut v).unwrap();
-                assert_eq!(
-                    v.len() as u64,
-                    n,
-                    "stream length matches the declared length"
-                );
+                assert_eq!(v.len() as u64, n, "stream length matches the declared length");
                 v
             }
         };
-        Resp {
-            status: resp.status,
-            headers: resp.headers,
-            body,
-            content_length,
-        }
+        Resp { status: resp.status, headers: resp.headers, body, content_length }
     }
 }
 
@@ -203,18 +236,11 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn headers_named(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
     }
 
     pub fn text(&self) -> String {
@@ -222,8 +248,7 @@ impl Resp {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 
     /// The OCI error code of an error answer (and checks the error format).
@@ -231,10 +256,7 @@ impl Resp {
         let v = self.json();
         let e = &v["errors"][0];
         assert!(e["message"].is_string(), "error has a message: {v}");
-        e["code"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error code in {v}"))
-            .to_string()
+        e["code"].as_str().unwrap_or_else(|| panic!("no error code in {v}")).to_string()
     }
 
     #[track_caller]
@@ -252,6 +274,8 @@ impl Resp {
 pub struct Server {
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// The admin password the server generated on first start.
+    pub admin: String,
     pub data_dir: PathBuf,
     log: Arc<Mutex<String>>,
     _dir: Option<TempDir>,
@@ -329,13 +353,10 @@ impl Server {
                 panic!("mcr did not start: {}", log.lock().unwrap());
             }
         };
-        Server {
-            child: Some(child),
-            addr,
-            data_dir: data.to_path_buf(),
-            log,
-            _dir: None,
-        }
+        let admin = std::fs::read_to_string(data.join("initial-admin-password"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        Server { child: Some(child), addr, admin, data_dir: data.to_path_buf(), log, _dir: None }
     }
 
     pub fn host(&self) -> String {
@@ -361,9 +382,7 @@ impl Server {
     /// SIGTERM and wait for a clean exit; returns the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut c = self.child.take().expect("server running");
-        let _ = Command::new("kill")
-            .args(["-TERM", &c.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(st) = c.try_wait().unwrap() {
@@ -385,8 +404,23 @@ impl Server {
             .unwrap()
     }
 
+    /// One exchange as the admin (unless `headers` carry an Authorization).
     pub fn http(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
-        http(self.addr, method, path, headers, body)
+        let auth = self.admin_auth();
+        let mut h: Vec<(&str, &str)> = headers.to_vec();
+        if !h.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+            h.push(("Authorization", &auth));
+        }
+        http(self.addr, method, path, &h, body)
+    }
+
+    pub fn admin_auth(&self) -> String {
+        basic("admin", &self.admin)
+    }
+
+    /// `admin:<password>` for skopeo's --creds.
+    pub fn creds(&self) -> String {
+        format!("admin:{}", self.admin)
     }
 }
 
@@ -397,19 +431,14 @@ impl Drop for Server {
 }
 
 /// One HTTP/1.1 exchange on a fresh connection (`Connection: close`).
-pub fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Resp {
+pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if !headers.iter().any(|(k, _)| {
-        k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding")
-    }) {
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding"))
+    {
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     for (k, v) in headers {
@@ -424,41 +453,19 @@ pub fn http(
 pub fn read_response(s: &mut TcpStream, head: bool) -> Resp {
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("response has a header block");
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("response has a header block");
     let head_text = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head_text.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let status: u16 = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
     let headers: Vec<(String, String)> = lines
-        .filter_map(|l| {
-            l.split_once(':')
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        })
+        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
         .collect();
     let content_length = headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
         .and_then(|(_, v)| v.parse().ok());
-    let body = if head {
-        Vec::new()
-    } else {
-        raw[split + 4..].to_vec()
-    };
-    Resp {
-        status,
-        headers,
-        body,
-        content_length,
-    }
+    let body = if head { Vec::new() } else { raw[split + 4..].to_vec() };
+    Resp { status, headers, body, content_length }
 }
 
 // ------------------------------------------------------------ OCI layouts
@@ -480,10 +487,7 @@ impl Layout {
     pub fn new(dir: &Path) -> Layout {
         std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
         std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-        let l = Layout {
-            dir: dir.to_path_buf(),
-            index: Vec::new(),
-        };
+        let l = Layout { dir: dir.to_path_buf(), index: Vec::new() };
         l.write_index();
         l
     }
@@ -500,11 +504,7 @@ impl Layout {
 
     fn write_index(&self) {
         let idx = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": self.index});
-        std::fs::write(
-            self.dir.join("index.json"),
-            serde_json::to_vec(&idx).unwrap(),
-        )
-        .unwrap();
+        std::fs::write(self.dir.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
     }
 
     fn tag(&mut self, d: &Desc, tag: &str) {
@@ -525,8 +525,7 @@ impl Layout {
         h.set_mode(0o644);
         h.set_mtime(0);
         h.set_cksum();
-        tar.append_data(&mut h, format!("data-{seed}.bin"), &data[..])
-            .unwrap();
+        tar.append_data(&mut h, format!("data-{seed}.bin"), &data[..]).unwrap();
         let tar = tar.into_inner().unwrap();
         let diff_id = sha256(&tar);
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -534,20 +533,15 @@ impl Layout {
         let gz = gz.finish().unwrap();
         let digest = self.put_blob(&gz);
         (
-            Desc {
-                media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
-                digest,
-                size: gz.len(),
-            },
+            Desc { media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(), digest, size: gz.len() },
             diff_id,
         )
     }
 
     /// An image of `layers` layers for `arch`; tagged in index.json when `tag` is given.
     pub fn image(&mut self, tag: Option<&str>, seed: u64, layers: usize, arch: &str) -> Desc {
-        let ls: Vec<(Desc, String)> = (0..layers)
-            .map(|i| self.layer(seed * 100 + i as u64, 2000 + 3000 * i))
-            .collect();
+        let ls: Vec<(Desc, String)> =
+            (0..layers).map(|i| self.layer(seed * 100 + i as u64, 2000 + 3000 * i)).collect();
         let config = json!({
             "architecture": arch, "os": "linux",
             "config": {"Env": [format!("SEED={seed}")]},
@@ -561,11 +555,7 @@ impl Layout {
             "layers": ls.iter().map(|(d, _)| json!({"mediaType": d.media_type, "digest": d.digest, "size": d.size})).collect::<Vec<_>>(),
         });
         let m = serde_json::to_vec(&m).unwrap();
-        let d = Desc {
-            media_type: OCI_MANIFEST.into(),
-            digest: self.put_blob(&m),
-            size: m.len(),
-        };
+        let d = Desc { media_type: OCI_MANIFEST.into(), digest: self.put_blob(&m), size: m.len() };
         if let Some(t) = tag {
             self.tag(&d, t);
         }
@@ -583,27 +573,16 @@ impl Layout {
                        "platform": {"architecture": a, "os": "linux"}})
             })
             .collect();
-        let idx = serde_json::to_vec(
-            &json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}),
-        )
-        .unwrap();
-        let d = Desc {
-            media_type: OCI_INDEX.into(),
-            digest: self.put_blob(&idx),
-            size: idx.len(),
-        };
+        let idx =
+            serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}))
+                .unwrap();
+        let d = Desc { media_type: OCI_INDEX.into(), digest: self.put_blob(&idx), size: idx.len() };
         self.tag(&d, tag);
         d
     }
 
     /// An artifact (empty config, one blob layer) whose subject is `subject`.
-    pub fn artifact(
-        &mut self,
-        tag: &str,
-        artifact_type: &str,
-        subject: &Desc,
-        payload: &[u8],
-    ) -> Desc {
+    pub fn artifact(&mut self, tag: &str, artifact_type: &str, subject: &Desc, payload: &[u8]) -> Desc {
         let empty = self.put_blob(b"{}");
         let pd = self.put_blob(payload);
         let m = json!({
@@ -614,11 +593,7 @@ impl Layout {
             "annotations": {"org.example.kind": "signature"},
         });
         let m = serde_json::to_vec(&m).unwrap();
-        let d = Desc {
-            media_type: OCI_MANIFEST.into(),
-            digest: self.put_blob(&m),
-            size: m.len(),
-        };
+        let d = Desc { media_type: OCI_MANIFEST.into(), digest: self.put_blob(&m), size: m.len() };
         self.tag(&d, tag);
         d
     }
@@ -654,50 +629,20 @@ impl Certs {
         let ossl = |args: &[&str]| {
             run(Command::new("openssl").args(args).current_dir(d));
         };
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
         ossl(
             &[
                 &["req", "-x509"][..],
                 &ec,
-                &[
-                    "-keyout",
-                    "ca.key",
-                    "-out",
-                    "ca.crt",
-                    "-subj",
-                    "/CN=mcr test CA",
-                    "-days",
-                    "2",
-                ],
+                &["-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=mcr test CA", "-days", "2"],
             ]
             .concat(),
         );
         ossl(
-            &[
-                &["req"][..],
-                &ec,
-                &[
-                    "-keyout",
-                    "server.key",
-                    "-out",
-                    "server.csr",
-                    "-subj",
-                    "/CN=localhost",
-                ],
-            ]
-            .concat(),
+            &[&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]]
+                .concat(),
         );
-        std::fs::write(
-            d.join("ext.cnf"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-        )
-        .unwrap();
+        std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
         ossl(&[
             "x509",
             "-req",

@@ -25,11 +25,7 @@ fn s_client(srv: &Server, certs: &Certs, version: &str) -> (bool, String) {
         .stdin(Stdio::null())
         .output()
         .expect("openssl runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
 
@@ -41,10 +37,7 @@ fn tls13_only_with_a_real_certificate() {
 
     let (ok, text) = s_client(&srv, &certs, "-tls1_3");
     assert!(ok, "TLS 1.3 handshake: {text}");
-    assert!(
-        text.contains("TLSv1.3") && text.contains("Verify return code: 0 (ok)"),
-        "{text}"
-    );
+    assert!(text.contains("TLSv1.3") && text.contains("Verify return code: 0 (ok)"), "{text}");
     assert!(text.contains("ALPN protocol: http/1.1"), "{text}");
     let (ok, text) = s_client(&srv, &certs, "-tls1_2");
     assert!(!ok, "TLS 1.2 must be refused: {text}");
@@ -54,6 +47,8 @@ fn tls13_only_with_a_real_certificate() {
         .args([
             "-s",
             "-i",
+            "-u",
+            &srv.creds(),
             "--cacert",
             &certs.path("ca.crt"),
             &format!("https://{}/v2/", srv.host()),
@@ -63,14 +58,8 @@ fn tls13_only_with_a_real_certificate() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains("Docker-Distribution-API-Version: registry/2.0"));
-    let out = Command::new("curl")
-        .args(["-s", &format!("https://{}/v2/", srv.host())])
-        .output()
-        .unwrap();
-    assert!(
-        !out.status.success(),
-        "an unknown CA is refused by the client"
-    );
+    let out = Command::new("curl").args(["-s", &format!("https://{}/v2/", srv.host())]).output().unwrap();
+    assert!(!out.status.success(), "an unknown CA is refused by the client");
     let out = Command::new("curl")
         .args([
             "-s",
@@ -109,6 +98,8 @@ fn big_blobs_and_skopeo_over_tls() {
             "/dev/null",
             "-w",
             "%{http_code}",
+            "-u",
+            &srv.creds(),
             "--cacert",
             &ca,
             "-X",
@@ -122,7 +113,7 @@ fn big_blobs_and_skopeo_over_tls() {
     assert_eq!(out, "201");
     let back = tmp.path().join("back");
     run(Command::new("curl")
-        .args(["-s", "--cacert", &ca, "-o"])
+        .args(["-s", "-u", &srv.creds(), "--cacert", &ca, "-o"])
         .arg(&back)
         .arg(format!("https://{host}/v2/tls/blobs/{d}")));
     assert_eq!(sha256(&std::fs::read(&back).unwrap()), d);
@@ -133,12 +124,14 @@ fn big_blobs_and_skopeo_over_tls() {
     let img = layout.image(Some("v1"), 51, 2, "amd64");
     let trust = certs.path("trust");
     run(Command::new("skopeo")
-        .args(["--insecure-policy", "copy", "-q", "--dest-cert-dir", &trust])
+        .args(["--insecure-policy", "copy", "-q", "--dest-creds", &srv.creds(), "--dest-cert-dir", &trust])
         .arg(format!("oci:{}:v1", src.display()))
         .arg(format!("docker://{host}/tls/img:v1")));
     let raw = run(Command::new("skopeo").args([
         "inspect",
         "--raw",
+        "--creds",
+        &srv.creds(),
         "--cert-dir",
         &trust,
         &format!("docker://{host}/tls/img:v1"),
@@ -146,10 +139,12 @@ fn big_blobs_and_skopeo_over_tls() {
     assert_eq!(raw.as_bytes(), layout.blob(&img.digest));
     // Without the CA, skopeo refuses the server.
     let out = Command::new("skopeo")
-        .args(["inspect", "--raw", &format!("docker://{host}/tls/img:v1")])
+        .args(["inspect", "--raw", "--creds", &srv.creds(), &format!("docker://{host}/tls/img:v1")])
         .output()
         .unwrap();
     assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("certificate"), "refused for the certificate: {err}");
 }
 
 #[test]
@@ -174,28 +169,10 @@ fn non_loopback_needs_tls_and_bad_tls_files_are_clear_errors() {
     };
     let err = serve(&["--tls-cert", &certs.path("server.crt")]);
     assert!(err.contains("must be set together"), "{err}");
-    let err = serve(&[
-        "--tls-cert",
-        "/nonexistent.pem",
-        "--tls-key",
-        &certs.path("server.key"),
-    ]);
+    let err = serve(&["--tls-cert", "/nonexistent.pem", "--tls-key", &certs.path("server.key")]);
     assert!(err.contains("cannot read TLS certificate"), "{err}");
-    let err = serve(&[
-        "--tls-cert",
-        &certs.path("server.key"),
-        "--tls-key",
-        &certs.path("server.key"),
-    ]);
-    assert!(
-        err.contains("no certificate") || err.contains("not valid PEM"),
-        "{err}"
-    );
-    let err = serve(&[
-        "--tls-cert",
-        &certs.path("server.crt"),
-        "--tls-key",
-        &certs.path("ca.key"),
-    ]);
+    let err = serve(&["--tls-cert", &certs.path("server.key"), "--tls-key", &certs.path("server.key")]);
+    assert!(err.contains("no certificate") || err.contains("not valid PEM"), "{err}");
+    let err = serve(&["--tls-cert", &certs.path("server.crt"), "--tls-key", &certs.path("ca.key")]);
     assert!(err.contains("do not form a usable pair"), "{err}");
 }

@@ -1,0 +1,80 @@
+//! Managing policy rules (admin only) and explaining decisions.
+//!
+//! Invariant: every change reloads the engine's cached rule set before it
+//! returns, so the next request sees it.
+
+use crate::app::Ctx;
+use crate::db;
+use crate::error::{Context, Error, Result};
+use crate::model::{Action, Actor, RepoName};
+use crate::policy::{Decision, Principal, Rule};
+
+/// Only the admin role manages policy.
+pub fn require_admin<'c>(ctx: &'c Ctx) -> Result<&'c Principal> {
+    match &ctx.actor {
+        Actor::Anonymous => Err(Error::Unauthenticated),
+        Actor::User(p) if p.roles.iter().any(|r| r == "admin") => Ok(p),
+        Actor::User(p) => Err(Error::Denied(format!("{} is not an administrator", p.username))),
+    }
+}
+
+fn store_form(rule: &Rule) -> Result<String> {
+    rule.validate().map_err(Error::BadRequest)?;
+    // id, priority and enabled live in columns; the JSON keeps the rest.
+    let mut r = rule.clone();
+    r.id = 0;
+    serde_json::to_string(&r).context("encode rule")
+}
+
+pub fn list(ctx: &Ctx) -> Result<Vec<Rule>> {
+    require_admin(ctx)?;
+    super::access::load_rules(&ctx.app.db)
+}
+
+pub fn get(ctx: &Ctx, id: i64) -> Result<Rule> {
+    require_admin(ctx)?;
+    super::access::load_rules(&ctx.app.db)?
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or(Error::NotFound(crate::error::What::Rule))
+}
+
+pub fn create(ctx: &Ctx, rule: &Rule) -> Result<Rule> {
+    require_admin(ctx)?;
+    let json = store_form(rule)?;
+    let now = ctx.app.now();
+    let id = ctx.app.db.write(|tx| db::policy::insert(tx, rule.priority, rule.enabled, &json, now))?;
+    ctx.app.policy.reload(&ctx.app.db)?;
+    Ok(Rule { id, ..rule.clone() })
+}
+
+pub fn update(ctx: &Ctx, id: i64, rule: &Rule) -> Result<Rule> {
+    require_admin(ctx)?;
+    let json = store_form(rule)?;
+    let now = ctx.app.now();
+    let found = ctx.app.db.write(|tx| db::policy::update(tx, id, rule.priority, rule.enabled, &json, now))?;
+    if !found {
+        return Err(Error::NotFound(crate::error::What::Rule));
+    }
+    ctx.app.policy.reload(&ctx.app.db)?;
+    Ok(Rule { id, ..rule.clone() })
+}
+
+pub fn set_enabled(ctx: &Ctx, id: i64, enabled: bool) -> Result<Rule> {
+    let rule = get(ctx, id)?;
+    update(ctx, id, &Rule { enabled, ..rule })
+}
+
+pub fn delete(ctx: &Ctx, id: i64) -> Result<()> {
+    require_admin(ctx)?;
+    if !ctx.app.db.write(|tx| db::policy::delete(tx, id))? {
+        return Err(Error::NotFound(crate::error::What::Rule));
+    }
+    ctx.app.policy.reload(&ctx.app.db)
+}
+
+/// What the engine would decide for `who` (the explain of R-POL-2).
+pub fn explain(ctx: &Ctx, who: &Principal, action: Action, repo: Option<&RepoName>) -> Result<Decision> {
+    require_admin(ctx)?;
+    Ok(ctx.app.policy.decide(who, action, repo))
+}

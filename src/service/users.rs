@@ -1,0 +1,133 @@
+//! Users of the local identity provider: the first-start admin and the
+//! `mcr user` commands.
+
+use crate::app::App;
+use crate::auth::local::{hash_password, random_password};
+use crate::auth::Password;
+use crate::db;
+use crate::error::{Context, Error, Result};
+use crate::policy::AccountType;
+use serde::Serialize;
+use std::io::Write;
+
+pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
+
+/// On an empty user table, creates `admin` (role admin) with a random
+/// password, written 0600 to `<data>/initial-admin-password`; returns it so
+/// the caller can show it once.
+pub fn ensure_initial_admin(app: &App) -> Result<Option<Password>> {
+    if app.db.read(db::users::count)? > 0 {
+        return Ok(None);
+    }
+    let password = random_password()?;
+    let hash = hash_password(&password)?;
+    let now = app.now();
+    let created = app.db.write(|tx| {
+        if db::users::count(tx)? > 0 {
+            return Ok(false);
+        }
+        db::users::insert(tx, "admin", &hash, r#"["admin"]"#, "human", now)?;
+        Ok(true)
+    })?;
+    if !created {
+        return Ok(None);
+    }
+    let path = app.config.storage.data_dir.join(INITIAL_PASSWORD_FILE);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(&path).context("create initial admin password file")?;
+    writeln!(f, "{}", password.expose()).context("write initial admin password file")?;
+    Ok(Some(password))
+}
+
+fn valid_username(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadRequest(format!(
+            "username {name:?} is invalid: use 1-64 letters, digits, '.', '_', '-' or '@'"
+        )))
+    }
+}
+
+fn valid_password(p: &Password) -> Result<()> {
+    if p.expose().chars().count() < 8 {
+        return Err(Error::BadRequest("password must have at least 8 characters".into()));
+    }
+    if p.expose().len() > 1024 {
+        return Err(Error::BadRequest("password is longer than 1024 bytes".into()));
+    }
+    Ok(())
+}
+
+pub fn add(
+    app: &App,
+    username: &str,
+    password: &Password,
+    roles: &[String],
+    account_type: AccountType,
+) -> Result<()> {
+    valid_username(username)?;
+    valid_password(password)?;
+    if roles.iter().any(|r| r.is_empty() || r.len() > 64) {
+        return Err(Error::BadRequest("roles must be 1-64 characters".into()));
+    }
+    let hash = hash_password(password)?;
+    let roles = serde_json::to_string(roles).context("encode roles")?;
+    let now = app.now();
+    app.db.write(|tx| {
+        if db::users::by_name(tx, username)?.is_some() {
+            return Err(Error::BadRequest(format!("user {username:?} already exists")));
+        }
+        db::users::insert(tx, username, &hash, &roles, account_type.as_str(), now).map(|_| ())
+    })
+}
+
+pub fn set_password(app: &App, username: &str, password: &Password) -> Result<()> {
+    valid_password(password)?;
+    let hash = hash_password(password)?;
+    app.db.write(|tx| {
+        let u = db::users::by_name(tx, username)?
+            .ok_or_else(|| Error::BadRequest(format!("no user {username:?}")))?;
+        db::users::set_password(tx, username, &hash)?;
+        db::users::delete_sessions(tx, u.id)
+    })
+}
+
+pub fn set_disabled(app: &App, username: &str, disabled: bool) -> Result<()> {
+    app.db.write(|tx| {
+        let u = db::users::by_name(tx, username)?
+            .ok_or_else(|| Error::BadRequest(format!("no user {username:?}")))?;
+        db::users::set_disabled(tx, username, disabled)?;
+        db::users::delete_sessions(tx, u.id)
+    })
+}
+
+#[derive(Serialize)]
+pub struct UserInfo {
+    pub username: String,
+    pub roles: Vec<String>,
+    pub account_type: String,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+pub fn list(app: &App) -> Result<Vec<UserInfo>> {
+    Ok(app
+        .db
+        .read(db::users::list)?
+        .into_iter()
+        .map(|u| UserInfo {
+            roles: serde_json::from_str(&u.roles).unwrap_or_default(),
+            username: u.username,
+            account_type: u.account_type,
+            disabled: u.disabled,
+            created_at: u.created_at,
+        })
+        .collect())
+}
