@@ -6,6 +6,7 @@ Every measurement runs against both registries in the same run, so the
 ratios hold even on a busy machine; absolute figures do not."""
 
 import argparse
+import base64
 import hashlib
 import http.client
 import json
@@ -32,6 +33,7 @@ def free_port():
 
 
 def wait_up(port, proc, timeout=30):
+    """Waits until /v2/ answers (200, or 401 when authentication is on)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -48,8 +50,9 @@ def wait_up(port, proc, timeout=30):
 
 
 class Registry:
-    def __init__(self, name, cmd, port, workdir, env=None):
+    def __init__(self, name, cmd, port, workdir, env=None, auth=None):
         self.name, self.port = name, port
+        self.auth = auth
         self.log = open(os.path.join(workdir, f"{name}.log"), "wb")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=env)
         wait_up(port, self.proc)
@@ -70,14 +73,39 @@ class Registry:
         self.log.close()
 
     def conn(self):
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        if self.auth:
+            # Every request carries the credentials, as docker and skopeo do.
+            orig = c.request
+
+            def request(method, url, body=None, headers=None):
+                h = dict(headers or {})
+                h["Authorization"] = self.auth
+                return orig(method, url, body=body, headers=h)
+
+            c.request = request
+        return c
+
+    def curl_auth(self):
+        return ["-H", f"Authorization: {self.auth}"] if self.auth else []
 
 
 def start_mcr(binary, workdir):
     port = free_port()
     data = os.path.join(workdir, "mcr-data")
     env = dict(os.environ, RUST_LOG="info")
-    return Registry("mcr", [binary, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data], port, workdir, env)
+    reg = Registry("mcr", [binary, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data], port, workdir, env)
+    with open(os.path.join(data, "initial-admin-password")) as f:
+        password = f.read().strip()
+    # A bearer token from the Docker token flow, as docker would use.
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    basic = "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()
+    c.request("GET", "/v2/token?service=mcr", headers={"Authorization": basic})
+    r = c.getresponse()
+    token = json.loads(r.read())["token"]
+    assert r.status == 200
+    reg.auth = "Bearer " + token
+    return reg
 
 
 def start_distribution(workdir):
@@ -143,7 +171,7 @@ def push_whole(reg, repo, path, digest):
     t = time.time()
     out = subprocess.run(
         ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", "-T", path,
-         "-H", "Content-Type: application/octet-stream", "-H", "Expect:", url],
+         "-H", "Content-Type: application/octet-stream", "-H", "Expect:", *reg.curl_auth(), url],
         capture_output=True, text=True, check=True)
     dt = time.time() - t
     assert out.stdout == "201", out.stdout
@@ -152,7 +180,8 @@ def push_whole(reg, repo, path, digest):
 
 def pull(reg, repo, digest, size):
     url = f"http://127.0.0.1:{reg.port}/v2/{repo}/blobs/{digest}"
-    out = subprocess.run(["curl", "-s", "-L", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}", url],
+    out = subprocess.run(["curl", "-s", "-L", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}",
+                          *reg.curl_auth(), url],
                          capture_output=True, text=True, check=True)
     code, got, secs = out.stdout.split()
     assert code == "200" and int(got) == size, out.stdout
@@ -240,8 +269,9 @@ def push_image(reg, repo, tag):
 
 def manifest_gets(reg, repo, tag, conns, secs):
     url = f"http://127.0.0.1:{reg.port}/v2/{repo}/manifests/{tag}"
+    auth = ["-H", f"Authorization: {reg.auth}"] if reg.auth else []
     out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{secs}s",
-                          "-H", "Accept: application/vnd.oci.image.manifest.v1+json", url],
+                          "-H", "Accept: application/vnd.oci.image.manifest.v1+json", *auth, url],
                          capture_output=True, text=True, check=True).stdout
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)

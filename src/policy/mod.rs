@@ -202,6 +202,20 @@ impl PolicySet {
         PolicySet { rules: compiled }
     }
 
+    /// The decision alone, without building the explanation (the hot path).
+    pub fn is_allowed(&self, q: &Query) -> bool {
+        let mut allowed = false;
+        for c in &self.rules {
+            if matches(c, q) {
+                match c.rule.effect {
+                    Effect::Deny => return false,
+                    Effect::Allow => allowed = true,
+                }
+            }
+        }
+        allowed
+    }
+
     pub fn evaluate(&self, q: &Query) -> Decision {
         let matching: Vec<&Rule> = self.rules.iter().filter(|c| matches(c, q)).map(|c| &c.rule).collect();
         let decider = |r: &Rule| Decider {

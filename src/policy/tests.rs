@@ -200,6 +200,7 @@ fn adding_a_deny_never_allows_more() {
                 for repo in repos {
                     for a in actions {
                         let q = Query { who: p, action: a, repository: repo };
+                        assert_eq!(after.is_allowed(&q), after.evaluate(&q).allowed, "fast path agrees");
                         if !before.evaluate(&q).allowed {
                             assert!(!after.evaluate(&q).allowed, "deny {d:?} turned a deny into an allow");
                         }

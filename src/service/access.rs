@@ -52,6 +52,10 @@ impl PolicyEngine {
         let set = self.set.read().clone();
         set.evaluate(&Query { who, action, repository: repo.map(|r| r.as_str()) })
     }
+
+    pub fn is_allowed(&self, who: &Principal, action: Action, repo: Option<&RepoName>) -> bool {
+        self.set.read().is_allowed(&Query { who, action, repository: repo.map(|r| r.as_str()) })
+    }
 }
 
 pub fn authorize(ctx: &Ctx, action: Action, repo: Option<&RepoName>) -> Result<()> {
@@ -59,10 +63,10 @@ pub fn authorize(ctx: &Ctx, action: Action, repo: Option<&RepoName>) -> Result<(
         Actor::Anonymous => return Err(Error::Unauthenticated),
         Actor::User(p) => p,
     };
-    let d = ctx.app.policy.decide(who, action, repo);
-    if d.allowed {
+    if ctx.app.policy.is_allowed(who, action, repo) {
         return Ok(());
     }
+    let d = ctx.app.policy.decide(who, action, repo);
     let rules: Vec<String> = d.rules.iter().map(|r| r.id.to_string()).collect();
     log::debug!(
         "access denied req={} user={} action={} repo={} rules={} reason={}",
@@ -85,6 +89,6 @@ pub fn authorize(ctx: &Ctx, action: Action, repo: Option<&RepoName>) -> Result<(
 pub fn allowed(ctx: &Ctx, action: Action, repo: &RepoName) -> bool {
     match &ctx.actor {
         Actor::Anonymous => false,
-        Actor::User(p) => ctx.app.policy.decide(p, action, Some(repo)).allowed,
+        Actor::User(p) => ctx.app.policy.is_allowed(p, action, Some(repo)),
     }
 }
