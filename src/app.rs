@@ -1,6 +1,7 @@
 //! The application root: configuration, metadata database, blob store and
 //! clock, plus the per-request context handed to the service layer.
 
+use crate::audit::{AuditQueue, Event};
 use crate::auth::{local::LocalProvider, Auth};
 use crate::config::Config;
 use crate::db::Db;
@@ -33,6 +34,7 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub auth: Auth,
     pub policy: PolicyEngine,
+    pub audit: AuditQueue,
     pub(crate) uploads: UploadStates,
 }
 
@@ -51,7 +53,8 @@ impl App {
         let provider = LocalProvider::new(db.clone(), clock.clone(), config.token_ttl_secs());
         let auth = Auth::new(Box::new(provider), clock.clone());
         let policy = PolicyEngine::load(&db)?;
-        Ok(App { config, db, store, clock, auth, policy, uploads: UploadStates::default() })
+        let audit = AuditQueue::start(db.clone()).context("start audit writer")?;
+        Ok(App { config, db, store, clock, auth, policy, audit, uploads: UploadStates::default() })
     }
 
     pub fn now(&self) -> i64 {
@@ -65,4 +68,23 @@ pub struct Ctx<'a> {
     pub actor: Actor,
     pub req_id: &'a str,
     pub peer: Option<SocketAddr>,
+}
+
+impl Ctx<'_> {
+    /// An audit event carrying this request's actor and peer.
+    pub fn event(&self, event_type: &'static str, outcome: &'static str) -> Event {
+        Event {
+            actor: match &self.actor {
+                Actor::Anonymous => None,
+                Actor::User(p) => Some(p.username.clone()),
+            },
+            peer: self.peer.map(|p| p.to_string()),
+            ..Event::new(event_type, outcome)
+        }
+    }
+
+    /// Queues an event of a read or a refusal (never blocks).
+    pub fn audit_async(&self, ev: Event) {
+        self.app.audit.send(ev, self.app.now());
+    }
 }

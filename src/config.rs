@@ -17,7 +17,21 @@ pub struct Config {
     pub storage: Storage,
     pub limits: Limits,
     pub auth: Auth,
+    pub audit: Audit,
     pub log: Log,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Audit {
+    /// Record an event for every manifest pull.
+    pub pulls: bool,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Audit { pulls: true }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

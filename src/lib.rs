@@ -5,6 +5,7 @@
 //! storage), then the frontends (HTTP plumbing, the OCI `/v2` API).
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;

@@ -4,7 +4,17 @@ use super::Sql;
 use crate::error::Result;
 use rusqlite::{params, Connection};
 
-pub fn set(c: &Connection, repo_id: i64, name: &str, manifest_id: i64, now: i64) -> Result<()> {
+/// Points a tag at a manifest; returns the digest it pointed at before,
+/// when it moved.
+pub fn set(c: &Connection, repo_id: i64, name: &str, manifest_id: i64, now: i64) -> Result<Option<String>> {
+    let before: Option<(i64, String)> = super::optional(
+        c.prepare_cached(
+            "SELECT t.manifest_id, m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id
+             WHERE t.repo_id = ?1 AND t.name = ?2",
+        )
+        .and_then(|mut s| s.query_row(params![repo_id, name], |r| Ok((r.get(0)?, r.get(1)?)))),
+        "look up tag",
+    )?;
     c.prepare_cached(
         "INSERT INTO tags(repo_id, name, manifest_id, updated_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(repo_id, name) DO UPDATE SET manifest_id = excluded.manifest_id,
@@ -12,7 +22,7 @@ pub fn set(c: &Connection, repo_id: i64, name: &str, manifest_id: i64, now: i64)
     )
     .and_then(|mut s| s.execute(params![repo_id, name, manifest_id, now]))
     .sql("set tag")?;
-    Ok(())
+    Ok(before.filter(|(id, _)| *id != manifest_id).map(|(_, d)| d))
 }
 
 /// Tag names after `last`, in byte order, at most `limit`.

@@ -11,7 +11,6 @@ mod token;
 pub use errors::internal_error;
 
 use crate::app::{App, Ctx};
-use crate::auth::Credentials;
 use crate::error::{Error, Result, What};
 use crate::http::{Body, Request, Response};
 use crate::model::{Actor, Algorithm, Digest, Reference, RepoName, Tag};
@@ -24,10 +23,10 @@ pub fn handle(app: &App, req: &mut Request, req_id: &str) -> Response {
     let parsed = route::parse(&path);
     let mut ctx = Ctx { app, actor: Actor::Anonymous, req_id, peer: req.remote_addr };
     let result = match parsed {
-        Route::Token => token::handle(app, req),
+        Route::Token => token::handle(&ctx, req),
         // Every other /v2 route needs an authenticated caller before any
         // input is looked at; policy is then checked in the service.
-        _ => authenticate(app, req).and_then(|actor| {
+        _ => authenticate(&ctx, req).and_then(|actor| {
             ctx.actor = actor;
             match ctx.actor {
                 Actor::Anonymous => Err(Error::Unauthenticated),
@@ -50,11 +49,11 @@ pub fn handle(app: &App, req: &mut Request, req_id: &str) -> Response {
 
 /// The actor behind the request's credentials; no credentials is anonymous,
 /// bad credentials are an error (never a silent downgrade to anonymous).
-fn authenticate(app: &App, req: &Request) -> Result<Actor> {
-    let Some(h) = req.header("Authorization") else { return Ok(Actor::Anonymous) };
-    let creds = Credentials::parse(h).ok_or(Error::Unauthenticated)?;
-    let peer = req.remote_addr.map(|a| a.ip());
-    app.auth.authenticate(&creds, peer).map(Actor::User)
+fn authenticate(ctx: &Ctx, req: &Request) -> Result<Actor> {
+    match req.header("Authorization") {
+        None => Ok(Actor::Anonymous),
+        Some(h) => service::session::authenticate(ctx, h),
+    }
 }
 
 /// `Bearer realm="<base>/v2/token",service="<service>",scope="…"`.

@@ -1,7 +1,7 @@
 //! The Docker token endpoint (`GET /v2/token` with Basic credentials, and
 //! the OAuth2 password grant on `POST /v2/token`).
 
-use crate::app::App;
+use crate::app::Ctx;
 use crate::auth::{Credentials, Password};
 use crate::error::{Error, Result};
 use crate::http::{parse_query, Request, Response};
@@ -9,8 +9,7 @@ use std::io::Read;
 
 const FORM_LIMIT: u64 = 64 * 1024;
 
-pub fn handle(app: &App, req: &mut Request) -> Result<Response> {
-    let peer = req.remote_addr.map(|a| a.ip());
+pub fn handle(ctx: &Ctx, req: &mut Request) -> Result<Response> {
     let (user, pass) = match req.method.as_str() {
         "GET" => match req.header("Authorization").and_then(Credentials::parse) {
             Some(Credentials::Basic(u, p)) => (u, p),
@@ -43,8 +42,8 @@ pub fn handle(app: &App, req: &mut Request) -> Result<Response> {
         }
         _ => return Err(Error::MethodNotAllowed),
     };
-    let issued = app.auth.login(&user, &pass, peer)?;
-    let now = app.now();
+    let issued = crate::service::session::issue_token(ctx, &user, &pass)?;
+    let now = ctx.app.now();
     let body = serde_json::json!({
         "token": issued.token.expose(),
         "access_token": issued.token.expose(),

@@ -40,9 +40,20 @@ pub fn open(ctx: &Ctx, repo: &RepoName, digest: &Digest) -> Result<(Box<dyn Read
 /// for garbage collection, since other repositories may share them.
 pub fn delete(ctx: &Ctx, repo: &RepoName, digest: &Digest) -> Result<()> {
     authorize(ctx, Action::Delete, Some(repo))?;
-    let removed = ctx.app.db.write(|tx| match db::repos::id(tx, repo.as_str())? {
-        Some(id) => db::blobs::unlink(tx, id, &digest.to_string()),
-        None => Ok(false),
+    let now = ctx.app.now();
+    let removed = ctx.app.db.write(|tx| {
+        let removed = match db::repos::id(tx, repo.as_str())? {
+            Some(id) => db::blobs::unlink(tx, id, &digest.to_string())?,
+            None => false,
+        };
+        if removed {
+            let mut ev = ctx.event("delete", "ok");
+            ev.repository = Some(repo.to_string());
+            ev.reference = Some(digest.to_string());
+            ev.detail = serde_json::json!({ "kind": "blob" });
+            crate::audit::record(tx, &ev, now)?;
+        }
+        Ok(removed)
     })?;
     if removed {
         Ok(())

@@ -38,6 +38,13 @@ pub fn get(ctx: &Ctx, repo: &RepoName, reference: &Reference) -> Result<Manifest
         }
     })?;
     let m = row.ok_or(Error::NotFound(What::Manifest))?;
+    if ctx.app.config.audit.pulls {
+        let mut ev = ctx.event("pull", "ok");
+        ev.repository = Some(repo.to_string());
+        ev.reference = Some(reference.to_string());
+        ev.detail = serde_json::json!({ "digest": m.digest });
+        ctx.audit_async(ev);
+    }
     Ok(Manifest { digest: m.digest, media_type: m.media_type, body: m.body })
 }
 
@@ -215,8 +222,28 @@ pub fn put(
                 db::manifests::add_reference(tx, id, rd, kind)?;
             }
         }
+        let mut moved = Vec::new();
         for t in &tags {
-            db::tags::set(tx, repo_id, t.as_str(), id, now)?;
+            if let Some(old) = db::tags::set(tx, repo_id, t.as_str(), id, now)? {
+                moved.push(serde_json::json!({ "tag": t.as_str(), "from": old }));
+            }
+        }
+        let mut ev = ctx.event("push", "ok");
+        ev.repository = Some(repo.to_string());
+        ev.reference = Some(reference.to_string());
+        ev.detail = serde_json::json!({
+            "digest": d,
+            "media_type": parsed.media_type,
+            "tags": tags.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+            "new": inserted,
+        });
+        crate::audit::record(tx, &ev, now)?;
+        if !moved.is_empty() {
+            let mut ev = ctx.event("tag_update", "ok");
+            ev.repository = Some(repo.to_string());
+            ev.reference = Some(d.clone());
+            ev.detail = serde_json::json!({ "moved": moved });
+            crate::audit::record(tx, &ev, now)?;
         }
         Ok(())
     })?;
@@ -231,9 +258,20 @@ pub fn delete(ctx: &Ctx, repo: &RepoName, reference: &Reference) -> Result<()> {
             "deleting a manifest by tag is not supported; delete by digest, or remove the tag through the admin API".into(),
         ));
     };
-    let removed = ctx.app.db.write(|tx| match db::repos::id(tx, repo.as_str())? {
-        Some(id) => db::manifests::delete(tx, id, &d.to_string()),
-        None => Ok(false),
+    let now = ctx.app.now();
+    let removed = ctx.app.db.write(|tx| {
+        let removed = match db::repos::id(tx, repo.as_str())? {
+            Some(id) => db::manifests::delete(tx, id, &d.to_string())?,
+            None => false,
+        };
+        if removed {
+            let mut ev = ctx.event("delete", "ok");
+            ev.repository = Some(repo.to_string());
+            ev.reference = Some(d.to_string());
+            ev.detail = serde_json::json!({ "kind": "manifest" });
+            crate::audit::record(tx, &ev, now)?;
+        }
+        Ok(removed)
     })?;
     if removed {
         Ok(())

@@ -5,10 +5,12 @@
 //! Bodies arrive as `&mut dyn Read`; nothing here knows HTTP or gRPC.
 
 pub mod access;
+pub mod audit;
 pub mod blobs;
 pub mod listing;
 pub mod manifests;
 pub mod policy;
+pub mod session;
 pub mod uploads;
 pub mod users;
 

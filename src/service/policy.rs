@@ -43,7 +43,11 @@ pub fn create(ctx: &Ctx, rule: &Rule) -> Result<Rule> {
     require_admin(ctx)?;
     let json = store_form(rule)?;
     let now = ctx.app.now();
-    let id = ctx.app.db.write(|tx| db::policy::insert(tx, rule.priority, rule.enabled, &json, now))?;
+    let id = ctx.app.db.write(|tx| {
+        let id = db::policy::insert(tx, rule.priority, rule.enabled, &json, now)?;
+        crate::audit::record(tx, &rule_event(ctx, "policy_create", id, Some(rule)), now)?;
+        Ok(id)
+    })?;
     ctx.app.policy.reload(&ctx.app.db)?;
     Ok(Rule { id, ..rule.clone() })
 }
@@ -52,7 +56,13 @@ pub fn update(ctx: &Ctx, id: i64, rule: &Rule) -> Result<Rule> {
     require_admin(ctx)?;
     let json = store_form(rule)?;
     let now = ctx.app.now();
-    let found = ctx.app.db.write(|tx| db::policy::update(tx, id, rule.priority, rule.enabled, &json, now))?;
+    let found = ctx.app.db.write(|tx| {
+        let found = db::policy::update(tx, id, rule.priority, rule.enabled, &json, now)?;
+        if found {
+            crate::audit::record(tx, &rule_event(ctx, "policy_update", id, Some(rule)), now)?;
+        }
+        Ok(found)
+    })?;
     if !found {
         return Err(Error::NotFound(crate::error::What::Rule));
     }
@@ -67,7 +77,15 @@ pub fn set_enabled(ctx: &Ctx, id: i64, enabled: bool) -> Result<Rule> {
 
 pub fn delete(ctx: &Ctx, id: i64) -> Result<()> {
     require_admin(ctx)?;
-    if !ctx.app.db.write(|tx| db::policy::delete(tx, id))? {
+    let now = ctx.app.now();
+    let found = ctx.app.db.write(|tx| {
+        let found = db::policy::delete(tx, id)?;
+        if found {
+            crate::audit::record(tx, &rule_event(ctx, "policy_delete", id, None), now)?;
+        }
+        Ok(found)
+    })?;
+    if !found {
         return Err(Error::NotFound(crate::error::What::Rule));
     }
     ctx.app.policy.reload(&ctx.app.db)
@@ -77,4 +95,14 @@ pub fn delete(ctx: &Ctx, id: i64) -> Result<()> {
 pub fn explain(ctx: &Ctx, who: &Principal, action: Action, repo: Option<&RepoName>) -> Result<Decision> {
     require_admin(ctx)?;
     Ok(ctx.app.policy.decide(who, action, repo))
+}
+
+fn rule_event(ctx: &Ctx, event_type: &'static str, id: i64, rule: Option<&Rule>) -> crate::audit::Event {
+    let mut ev = ctx.event(event_type, "ok");
+    ev.reference = Some(format!("rule:{id}"));
+    ev.detail = match rule {
+        Some(r) => serde_json::to_value(Rule { id, ..r.clone() }).unwrap_or_default(),
+        None => serde_json::json!({ "id": id }),
+    };
+    ev
 }

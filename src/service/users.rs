@@ -2,6 +2,7 @@
 //! `mcr user` commands.
 
 use crate::app::App;
+use crate::audit::{record, Event};
 use crate::auth::local::{hash_password, random_password};
 use crate::auth::Password;
 use crate::db;
@@ -27,6 +28,16 @@ pub fn ensure_initial_admin(app: &App) -> Result<Option<Password>> {
             return Ok(false);
         }
         db::users::insert(tx, "admin", &hash, r#"["admin"]"#, "human", now)?;
+        record(
+            tx,
+            &user_event(
+                "user_add",
+                "mcr",
+                "admin",
+                serde_json::json!({ "roles": ["admin"], "initial": true }),
+            ),
+            now,
+        )?;
         Ok(true)
     })?;
     if !created {
@@ -65,8 +76,19 @@ fn valid_password(p: &Password) -> Result<()> {
     Ok(())
 }
 
+fn user_event(event_type: &'static str, by: &str, username: &str, detail: serde_json::Value) -> Event {
+    Event {
+        actor: Some(by.to_string()),
+        reference: Some(format!("user:{username}")),
+        detail,
+        ..Event::new(event_type, "ok")
+    }
+}
+
+/// Creates a user; `by` names who did it, for the audit log.
 pub fn add(
     app: &App,
+    by: &str,
     username: &str,
     password: &Password,
     roles: &[String],
@@ -78,33 +100,40 @@ pub fn add(
         return Err(Error::BadRequest("roles must be 1-64 characters".into()));
     }
     let hash = hash_password(password)?;
-    let roles = serde_json::to_string(roles).context("encode roles")?;
+    let roles_json = serde_json::to_string(roles).context("encode roles")?;
     let now = app.now();
     app.db.write(|tx| {
         if db::users::by_name(tx, username)?.is_some() {
             return Err(Error::BadRequest(format!("user {username:?} already exists")));
         }
-        db::users::insert(tx, username, &hash, &roles, account_type.as_str(), now).map(|_| ())
+        db::users::insert(tx, username, &hash, &roles_json, account_type.as_str(), now)?;
+        let detail = serde_json::json!({ "roles": roles, "account_type": account_type.as_str() });
+        record(tx, &user_event("user_add", by, username, detail), now)
     })
 }
 
-pub fn set_password(app: &App, username: &str, password: &Password) -> Result<()> {
+pub fn set_password(app: &App, by: &str, username: &str, password: &Password) -> Result<()> {
     valid_password(password)?;
     let hash = hash_password(password)?;
+    let now = app.now();
     app.db.write(|tx| {
         let u = db::users::by_name(tx, username)?
             .ok_or_else(|| Error::BadRequest(format!("no user {username:?}")))?;
         db::users::set_password(tx, username, &hash)?;
-        db::users::delete_sessions(tx, u.id)
+        db::users::delete_sessions(tx, u.id)?;
+        record(tx, &user_event("user_passwd", by, username, serde_json::json!({})), now)
     })
 }
 
-pub fn set_disabled(app: &App, username: &str, disabled: bool) -> Result<()> {
+pub fn set_disabled(app: &App, by: &str, username: &str, disabled: bool) -> Result<()> {
+    let now = app.now();
     app.db.write(|tx| {
         let u = db::users::by_name(tx, username)?
             .ok_or_else(|| Error::BadRequest(format!("no user {username:?}")))?;
         db::users::set_disabled(tx, username, disabled)?;
-        db::users::delete_sessions(tx, u.id)
+        db::users::delete_sessions(tx, u.id)?;
+        let t = if disabled { "user_disable" } else { "user_enable" };
+        record(tx, &user_event(t, by, username, serde_json::json!({})), now)
     })
 }
 

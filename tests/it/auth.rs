@@ -201,7 +201,8 @@ fn disabled_users_and_changed_passwords_lose_access() {
         .as_str()
         .unwrap()
         .to_string();
-    mcr::service::users::set_password(&t.app, "eve", &mcr::auth::Password::new("eve-password-2")).unwrap();
+    mcr::service::users::set_password(&t.app, "test", "eve", &mcr::auth::Password::new("eve-password-2"))
+        .unwrap();
     // The token was never validated, so it is not cached: the session is gone.
     t.req("GET", "/v2/").auth(&format!("Bearer {tok}")).send().expect(401, None);
     t.req("GET", "/v2/").auth(&basic("eve", "eve-password-1")).send().expect(401, None);
@@ -210,7 +211,7 @@ fn disabled_users_and_changed_passwords_lose_access() {
         .as_str()
         .unwrap()
         .to_string();
-    mcr::service::users::set_disabled(&t.app, "eve", true).unwrap();
+    mcr::service::users::set_disabled(&t.app, "test", "eve", true).unwrap();
     t.req("GET", "/v2/").auth(&format!("Bearer {tok}")).send().expect(401, None);
     t.req("GET", "/v2/token").auth(&basic("eve", "eve-password-2")).send().expect(401, None);
     // Bad user input to the user service is refused with a reason.
@@ -218,6 +219,7 @@ fn disabled_users_and_changed_passwords_lose_access() {
     for (name, pass) in [("", "long-enough-1"), ("bad name", "long-enough-1"), ("x", "short")] {
         let err = mcr::service::users::add(
             &t.app,
+            "test",
             name,
             &mcr::auth::Password::new(pass),
             &[],
@@ -226,7 +228,7 @@ fn disabled_users_and_changed_passwords_lose_access() {
         assert!(matches!(err, Err(mcr::error::Error::BadRequest(_))), "{name:?}");
     }
     assert!(
-        mcr::service::users::add(&t.app, "eve", &p, &[], mcr::policy::AccountType::Human).is_err(),
+        mcr::service::users::add(&t.app, "test", "eve", &p, &[], mcr::policy::AccountType::Human).is_err(),
         "duplicate"
     );
 }

@@ -1,6 +1,7 @@
 //! The one integration-test binary (one link on two cores).
 
 mod api;
+mod audit;
 mod auth;
 mod docker;
 mod server;

@@ -105,7 +105,8 @@ impl TestApp {
     pub fn user(&self, name: &str, pass: &str, roles: &[&str], system: bool) {
         let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
         let kind = if system { mcr::policy::AccountType::System } else { mcr::policy::AccountType::Human };
-        mcr::service::users::add(&self.app, name, &mcr::auth::Password::new(pass), &roles, kind).unwrap();
+        mcr::service::users::add(&self.app, "test", name, &mcr::auth::Password::new(pass), &roles, kind)
+            .unwrap();
     }
 
     /// Uploads a blob monolithically; returns its digest.

@@ -1,0 +1,117 @@
+//! Audit rows: appended with their hash-chain link, streamed for
+//! verification, filtered for queries.
+
+use super::{optional, Sql};
+use crate::error::Result;
+use rusqlite::{params, Connection, Row};
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct AuditRow {
+    pub id: i64,
+    pub time: i64,
+    pub event_type: String,
+    pub actor: Option<String>,
+    pub peer: Option<String>,
+    pub repository: Option<String>,
+    pub reference: Option<String>,
+    pub outcome: String,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+const COLUMNS: &str =
+    "id, time, event_type, actor, peer, repository, reference, outcome, detail, prev_hash, hash";
+
+fn row(r: &Row) -> rusqlite::Result<AuditRow> {
+    Ok(AuditRow {
+        id: r.get(0)?,
+        time: r.get(1)?,
+        event_type: r.get(2)?,
+        actor: r.get(3)?,
+        peer: r.get(4)?,
+        repository: r.get(5)?,
+        reference: r.get(6)?,
+        outcome: r.get(7)?,
+        detail: r.get(8)?,
+        prev_hash: r.get(9)?,
+        hash: r.get(10)?,
+    })
+}
+
+/// The last row's id and hash (the chain's head).
+pub fn head(c: &Connection) -> Result<Option<(i64, String)>> {
+    optional(
+        c.prepare_cached("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
+            .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))),
+        "read audit head",
+    )
+}
+
+pub fn insert(c: &Connection, r: &AuditRow) -> Result<()> {
+    c.prepare_cached(&format!(
+        "INSERT INTO audit_log({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))
+    .and_then(|mut s| {
+        s.execute(params![
+            r.id,
+            r.time,
+            r.event_type,
+            r.actor,
+            r.peer,
+            r.repository,
+            r.reference,
+            r.outcome,
+            r.detail,
+            r.prev_hash,
+            r.hash
+        ])
+    })
+    .sql("insert audit row")?;
+    Ok(())
+}
+
+/// Calls `f` on every row in id order without loading them all; stops when
+/// `f` returns false.
+pub fn each(c: &Connection, mut f: impl FnMut(AuditRow) -> bool) -> Result<()> {
+    let mut s =
+        c.prepare(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY id")).sql("prepare audit scan")?;
+    let mut rows = s.query([]).sql("scan audit")?;
+    while let Some(r) = rows.next().sql("read audit row")? {
+        if !f(row(r).sql("decode audit row")?) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Default, Debug, Clone)]
+pub struct Filter {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub event_type: Option<String>,
+    pub actor: Option<String>,
+    pub repository: Option<String>,
+    /// Only rows with an id above this (for paging and following).
+    pub after_id: Option<i64>,
+    pub limit: usize,
+}
+
+pub fn query(c: &Connection, f: &Filter) -> Result<Vec<AuditRow>> {
+    let mut s = c
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM audit_log
+             WHERE (?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR time < ?2)
+               AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR actor = ?4)
+               AND (?5 IS NULL OR repository = ?5) AND (?6 IS NULL OR id > ?6)
+             ORDER BY id LIMIT ?7"
+        ))
+        .sql("prepare audit query")?;
+    let rows = s
+        .query_map(
+            params![f.since, f.until, f.event_type, f.actor, f.repository, f.after_id, f.limit as i64],
+            row,
+        )
+        .sql("query audit")?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().sql("read audit")
+}

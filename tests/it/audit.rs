@@ -1,0 +1,197 @@
+//! The audit log: a scripted session leaves the expected events in order,
+//! the hash chain verifies, a row edited behind mcr's back is named, and no
+//! password or token lands in the database or the logs.
+
+use crate::support::*;
+use std::process::Command;
+
+fn admin_ctx(t: &TestApp) -> mcr::app::Ctx<'_> {
+    let admin = mcr::policy::Principal {
+        subject: "local:1".into(),
+        username: "admin".into(),
+        roles: vec!["admin".into()],
+        account_type: mcr::policy::AccountType::Human,
+    };
+    mcr::app::Ctx { app: &t.app, actor: mcr::model::Actor::User(admin), req_id: "t", peer: None }
+}
+
+fn events(t: &TestApp) -> Vec<mcr::db::audit::AuditRow> {
+    let f = mcr::db::audit::Filter { limit: 1000, ..Default::default() };
+    mcr::service::audit::query(&admin_ctx(t), &f).unwrap()
+}
+
+#[test]
+fn scripted_session_is_recorded_in_order_and_the_chain_holds() {
+    let t = TestApp::new();
+    t.user("ci", "ci-password-1", &[], true);
+    let ci = basic("ci", "ci-password-1");
+    let (_, d) = t.image("app", "v1", 1); // push (+ blob uploads, not audited)
+    t.req("GET", "/v2/app/manifests/v1").send().expect(200, None); // pull
+    t.req("POST", "/v2/app/blobs/uploads/").auth(&ci).send().expect(403, None); // denied
+    t.req("GET", "/v2/").auth(&basic("ci", "wrong-pass")).send().expect(401, None); // failed login
+    let tok = t.req("GET", "/v2/token").auth(&ci).send().json()["token"].as_str().unwrap().to_string(); // login
+    let rule = t.rule(r#"{"effect":"allow","actions":["push"],"usernames":["ci"]}"#); // policy_create
+    mcr::service::policy::delete(&admin_ctx(&t), rule.id).unwrap(); // policy_delete
+    let (_, d2) = t.image("app", "v1", 2); // push + tag_update
+    t.req("DELETE", &format!("/v2/app/manifests/{d}")).send().expect(202, None); // delete
+
+    let evs = events(&t);
+    let types: Vec<&str> = evs.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "user_add",
+            "user_add",
+            "push",
+            "pull",
+            "denied",
+            "login_failed",
+            "login",
+            "policy_create",
+            "policy_delete",
+            "push",
+            "tag_update",
+            "delete"
+        ],
+        "{evs:#?}"
+    );
+    let by_type = |ty: &str| evs.iter().find(|e| e.event_type == ty).unwrap();
+    let push = by_type("push");
+    assert_eq!(
+        (push.actor.as_deref(), push.repository.as_deref(), push.reference.as_deref()),
+        (Some("admin"), Some("app"), Some("v1"))
+    );
+    assert!(push.detail.contains(&d), "{}", push.detail);
+    assert_eq!(push.peer.as_deref(), Some("127.0.0.1:40000"));
+    let denied = by_type("denied");
+    assert_eq!((denied.actor.as_deref(), denied.outcome.as_str()), (Some("ci"), "denied"));
+    assert!(denied.detail.contains("\"action\":\"push\""), "{}", denied.detail);
+    let failed = by_type("login_failed");
+    assert_eq!((failed.actor.as_deref(), failed.outcome.as_str()), (Some("ci"), "bad_credentials"));
+    let moved = by_type("tag_update");
+    assert!(moved.detail.contains(&d) && moved.reference.as_deref() == Some(d2.as_str()), "{moved:?}");
+    assert!(by_type("policy_create").detail.contains("\"usernames\":[\"ci\"]"));
+    for w in evs.windows(2) {
+        assert_eq!(w[1].prev_hash, w[0].hash, "linked");
+        assert!(w[1].time >= w[0].time);
+    }
+    let v = mcr::service::audit::verify(&admin_ctx(&t)).unwrap();
+    assert_eq!((v.rows, v.first_broken), (12, None));
+
+    // Filters.
+    let f = mcr::db::audit::Filter { event_type: Some("push".into()), limit: 10, ..Default::default() };
+    assert_eq!(mcr::service::audit::query(&admin_ctx(&t), &f).unwrap().len(), 2);
+    let f = mcr::db::audit::Filter { actor: Some("ci".into()), limit: 10, ..Default::default() };
+    assert_eq!(mcr::service::audit::query(&admin_ctx(&t), &f).unwrap().len(), 3);
+    let f = mcr::db::audit::Filter { after_id: Some(10), limit: 10, ..Default::default() };
+    assert_eq!(mcr::service::audit::query(&admin_ctx(&t), &f).unwrap().len(), 2);
+    let f = mcr::db::audit::Filter { limit: 0, ..Default::default() };
+    assert!(mcr::service::audit::query(&admin_ctx(&t), &f).is_err());
+    // Only admins read it.
+    let ci_ctx = mcr::app::Ctx {
+        app: &t.app,
+        actor: mcr::model::Actor::User(mcr::policy::Principal {
+            subject: "local:2".into(),
+            username: "ci".into(),
+            roles: vec![],
+            account_type: mcr::policy::AccountType::System,
+        }),
+        req_id: "t",
+        peer: None,
+    };
+    assert!(matches!(mcr::service::audit::verify(&ci_ctx), Err(mcr::error::Error::Denied(_))));
+
+    // No secret anywhere in the database files.
+    t.app.audit.flush();
+    for file in ["mcr.db", "mcr.db-wal"] {
+        let bytes = std::fs::read(t.dir.path().join("data").join(file)).unwrap_or_default();
+        for secret in [t.admin.as_str(), "ci-password-1", "wrong-pass", tok.as_str()] {
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} found in {file}");
+        }
+    }
+
+    // Edit a row behind mcr's back: verification names it.
+    let db = rusqlite::Connection::open(t.dir.path().join("data/mcr.db")).unwrap();
+    db.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 5", []).unwrap();
+    let v = mcr::audit::verify(&t.app.db).unwrap();
+    assert_eq!(v.first_broken, Some(5), "{v:?}");
+    db.execute("UPDATE audit_log SET actor = 'ci' WHERE id = 5", []).unwrap();
+    assert_eq!(mcr::audit::verify(&t.app.db).unwrap().first_broken, None);
+    db.execute("DELETE FROM audit_log WHERE id = 7", []).unwrap();
+    let v = mcr::audit::verify(&t.app.db).unwrap();
+    assert_eq!(v.first_broken, Some(8), "a deleted row breaks the next link: {v:?}");
+}
+
+#[test]
+fn real_server_logs_and_db_hold_no_secrets_and_cli_verifies() {
+    let mut srv = Server::start();
+    let mcr = env!("CARGO_BIN_EXE_mcr");
+    let data = srv.data_dir.clone();
+    // First start: admin password printed once, file 0600.
+    assert!(srv.log().contains("created user admin with password"), "{}", srv.log());
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(data.join("initial-admin-password")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // mcr user add, with the password on stdin.
+    let mut add = Command::new(mcr)
+        .args(["user", "add", "robot", "--system", "--password-stdin", "--data-dir"])
+        .arg(&data)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        add.stdin.take().unwrap().write_all(b"robot-password-1\n").unwrap();
+    }
+    assert!(add.wait().unwrap().success());
+    let list = run(Command::new(mcr).args(["user", "list", "--data-dir"]).arg(&data));
+    assert!(list.contains("robot") && list.contains("system") && list.contains("admin"), "{list}");
+    let out =
+        Command::new(mcr).args(["user", "disable", "nobody", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no user"));
+
+    // A session: token, pushes, pulls, a denial, failed logins.
+    let r = srv.http("GET", "/v2/token", &[], b"");
+    let token = r.json()["token"].as_str().unwrap().to_string();
+    let bearer = format!("Bearer {token}");
+    let blob = b"audited blob";
+    let d = sha256(blob);
+    assert_eq!(
+        srv.http("POST", &format!("/v2/s/blobs/uploads/?digest={d}"), &[("Authorization", &bearer)], blob)
+            .status,
+        201
+    );
+    let robot = basic("robot", "robot-password-1");
+    assert_eq!(srv.http("GET", &format!("/v2/s/blobs/{d}"), &[("Authorization", &robot)], b"").status, 403);
+    assert_eq!(
+        srv.http("GET", "/v2/", &[("Authorization", &basic("robot", "not-the-password"))], b"").status,
+        401
+    );
+    let status = srv.terminate();
+    assert!(status.success());
+
+    let log = srv.log();
+    assert!(log.contains("access req=") && log.contains("user=admin") && log.contains("user=robot"), "{log}");
+    let initial_line = log.lines().filter(|l| l.contains(&srv.admin)).count();
+    assert_eq!(initial_line, 1, "the admin password appears once, in the first-start notice");
+    for secret in [token.as_str(), "robot-password-1", "not-the-password"] {
+        assert!(!log.contains(secret), "{secret} in the log");
+        for file in ["mcr.db", "mcr.db-wal"] {
+            let bytes = std::fs::read(data.join(file)).unwrap_or_default();
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} in {file}");
+        }
+    }
+    let ok = run(Command::new(mcr).args(["audit", "verify", "--data-dir"]).arg(&data));
+    assert!(ok.contains("audit chain ok"), "{ok}");
+    let listed = run(Command::new(mcr).args(["audit", "list", "--type", "denied", "--data-dir"]).arg(&data));
+    assert!(listed.contains("\"actor\":\"robot\""), "{listed}");
+    let db = rusqlite::Connection::open(data.join("mcr.db")).unwrap();
+    db.execute("UPDATE audit_log SET outcome = 'ok' WHERE event_type = 'denied'", []).unwrap();
+    let id: i64 =
+        db.query_row("SELECT id FROM audit_log WHERE event_type = 'denied'", [], |r| r.get(0)).unwrap();
+    let out = Command::new(mcr).args(["audit", "verify", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("broken at row {id}")), "{err}");
+}
