@@ -2,10 +2,10 @@
 //! clock, plus the per-request context handed to the service layer.
 
 use crate::audit::{AuditQueue, Event};
-use crate::auth::{local::LocalProvider, Auth};
+use crate::auth::{local::LocalProvider, mcias::McIasProvider, Auth, IdentityProvider};
 use crate::config::Config;
 use crate::db::Db;
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 use crate::model::Actor;
 use crate::service::access::PolicyEngine;
 use crate::service::uploads::UploadStates;
@@ -50,8 +50,17 @@ impl App {
         std::fs::create_dir_all(dir).context("create data directory")?;
         let db = Db::open(&dir.join("mcr.db"))?;
         let store = Box::new(FsStore::open(dir)?);
-        let provider = LocalProvider::new(db.clone(), clock.clone(), config.token_ttl_secs());
-        let auth = Auth::new(Box::new(provider), clock.clone());
+        let provider: Box<dyn IdentityProvider> = match config.auth.provider.as_str() {
+            "mcias" => {
+                let ca = match config.auth.mcias_ca.as_str() {
+                    "" => None,
+                    path => Some(std::fs::read(path).context("read auth.mcias_ca")?),
+                };
+                Box::new(McIasProvider::new(&config.auth.mcias_url, ca.as_deref()).map_err(Error::Internal)?)
+            }
+            _ => Box::new(LocalProvider::new(db.clone(), clock.clone(), config.token_ttl_secs())),
+        };
+        let auth = Auth::new(provider, clock.clone());
         let policy = PolicyEngine::load(&db)?;
         let audit = AuditQueue::start(db.clone()).context("start audit writer")?;
         Ok(App { config, db, store, clock, auth, policy, audit, uploads: UploadStates::default() })

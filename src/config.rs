@@ -37,8 +37,13 @@ impl Default for Audit {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Auth {
-    /// Identity provider: "local" (users in the metadata database).
+    /// Identity provider: "local" (users in the metadata database) or
+    /// "mcias" (the external MCIAS service at `mcias_url`).
     pub provider: String,
+    /// Base URL of MCIAS (https only).
+    pub mcias_url: String,
+    /// PEM CA bundle to trust for MCIAS; empty for the WebPKI roots.
+    pub mcias_ca: String,
     /// Lifetime of tokens issued by the local provider, e.g. "1h", "90m".
     pub token_ttl: String,
     /// The `service` named in Bearer challenges and token requests.
@@ -47,7 +52,13 @@ pub struct Auth {
 
 impl Default for Auth {
     fn default() -> Self {
-        Auth { provider: "local".into(), token_ttl: "1h".into(), service: "mcr".into() }
+        Auth {
+            provider: "local".into(),
+            mcias_url: String::new(),
+            mcias_ca: String::new(),
+            token_ttl: "1h".into(),
+            service: "mcr".into(),
+        }
     }
 }
 
@@ -201,8 +212,11 @@ impl Config {
         if self.limits.manifest_max_bytes < 4 << 20 {
             bail!("limits.manifest_max_bytes must be at least 4 MiB (the OCI minimum)");
         }
-        if self.auth.provider != "local" {
-            bail!("auth.provider {:?} is not supported (use \"local\")", self.auth.provider);
+        match self.auth.provider.as_str() {
+            "local" => {}
+            "mcias" if self.auth.mcias_url.starts_with("https://") => {}
+            "mcias" => bail!("auth.mcias_url must be an https:// URL when auth.provider is \"mcias\""),
+            other => bail!("auth.provider {other:?} is not supported (use \"local\" or \"mcias\")"),
         }
         let ttl = parse_duration(&self.auth.token_ttl).context("auth.token_ttl")?;
         if !(60..=30 * 86400).contains(&ttl) {

@@ -59,6 +59,8 @@ pub enum Error {
     RateLimited {
         retry_after: i64,
     },
+    /// A service mcr depends on (the identity service) cannot be reached.
+    Unavailable(String),
     Internal(anyhow::Error),
 }
 
@@ -78,7 +80,8 @@ impl fmt::Display for Error {
             | Error::BodyIncomplete(m)
             | Error::Unsupported(m)
             | Error::Denied(m)
-            | Error::Busy(m) => f.write_str(m),
+            | Error::Busy(m)
+            | Error::Unavailable(m) => f.write_str(m),
             Error::ManifestTooLarge { limit } => {
                 write!(f, "manifest is larger than the limit of {limit} bytes")
             }

@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod local;
+pub mod mcias;
 mod secret;
 
 pub use secret::{Password, Token};

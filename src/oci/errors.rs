@@ -26,6 +26,7 @@ fn code(e: &Error) -> (u16, &'static str) {
         Error::Unauthenticated => (401, "UNAUTHORIZED"),
         Error::Denied(_) => (403, "DENIED"),
         Error::Busy(_) | Error::RateLimited { .. } => (429, "TOOMANYREQUESTS"),
+        Error::Unavailable(_) => (503, "UNAVAILABLE"),
         Error::Internal(_) => (500, "UNKNOWN"),
     }
 }
@@ -39,6 +40,10 @@ fn body(code: &str, message: &str, detail: serde_json::Value) -> Vec<u8> {
 pub fn to_response(ctx: &Ctx, e: &Error, method: &str) -> Response {
     let (status, code) = code(e);
     let detail = match e {
+        Error::Unavailable(why) => {
+            log::warn!("dependency unavailable req={} err={why}", ctx.req_id);
+            serde_json::Value::Null
+        }
         Error::Internal(err) => {
             log::error!("internal error req={} method={method} err={err:#}", ctx.req_id);
             serde_json::json!({ "request_id": ctx.req_id })

@@ -17,7 +17,7 @@ pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
 /// password, written 0600 to `<data>/initial-admin-password`; returns it so
 /// the caller can show it once.
 pub fn ensure_initial_admin(app: &App) -> Result<Option<Password>> {
-    if app.db.read(db::users::count)? > 0 {
+    if app.config.auth.provider != "local" || app.db.read(db::users::count)? > 0 {
         return Ok(None);
     }
     let password = random_password()?;

@@ -4,6 +4,7 @@ mod api;
 mod audit;
 mod auth;
 mod docker;
+mod mcias;
 mod server;
 mod skopeo;
 mod support;

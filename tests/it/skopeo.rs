@@ -196,3 +196,46 @@ fn skopeo_artifact_with_subject_and_referrers() {
     );
     same_blobs(&src, &out, &manifest_blobs(&layout, &art).iter().map(String::as_str).collect::<Vec<_>>());
 }
+
+#[test]
+fn skopeo_with_a_wrong_password_or_without_rights_is_refused() {
+    let srv = Server::start();
+    let host = srv.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let mut layout = Layout::new(&src);
+    layout.image(Some("v1"), 61, 1, "amd64");
+    let try_copy = |creds: &str| {
+        skopeo()
+            .args(["copy", "-q", "--dest-tls-verify=false", "--dest-creds", creds])
+            .arg(format!("oci:{}:v1", src.display()))
+            .arg(format!("docker://{host}/guarded/img:v1"))
+            .output()
+            .unwrap()
+    };
+    let out = try_copy("admin:not-the-password");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(err.contains("unauthorized") || err.contains("invalid username/password"), "{err}");
+    // A system account without a rule: authenticated, but denied.
+    let mcr = env!("CARGO_BIN_EXE_mcr");
+    let mut add = std::process::Command::new(mcr)
+        .args(["user", "add", "builder", "--system", "--password-stdin", "--data-dir"])
+        .arg(&srv.data_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        add.stdin.take().unwrap().write_all(b"builder-password\n").unwrap();
+    }
+    assert!(add.wait().unwrap().success());
+    let out = try_copy("builder:builder-password");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(err.contains("denied") || err.contains("403"), "{err}");
+    // The admin may.
+    let out = try_copy(&srv.creds());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
