@@ -300,3 +300,19 @@ fn tls_hello_on_plain_listener_is_refused_at_once_and_peers_are_real() {
     std::thread::sleep(Duration::from_millis(200));
     assert!(srv.log().contains(&format!("peer={local} ")), "{}", srv.log());
 }
+
+#[test]
+fn the_readme_configuration_example_is_valid() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("```toml\n").expect("README has a TOML example") + 8;
+    let end = start + readme[start..].find("```").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("readme.toml");
+    std::fs::write(&f, &readme[start..end]).unwrap();
+    let out = mcr().args(["config", "check"]).arg(&f).output().unwrap();
+    assert!(out.status.success(), "README example: {}", String::from_utf8_lossy(&out.stderr));
+    // And it says what the defaults are.
+    let shown = mcr().args(["config", "show", "--config"]).arg(&f).output().unwrap();
+    let defaults = mcr().args(["config", "show"]).output().unwrap();
+    assert_eq!(shown.stdout, defaults.stdout, "the README example lists the defaults");
+}
