@@ -74,25 +74,39 @@ pub fn row_hash(r: &AuditRow) -> String {
 
 /// Appends `ev` at `time` inside the caller's transaction.
 pub fn record(tx: &rusqlite::Connection, ev: &Event, time: i64) -> Result<()> {
-    let (id, prev_hash) = match db::audit::head(tx)? {
-        Some((id, h)) => (id + 1, h),
-        None => (1, GENESIS.to_string()),
+    record_all(tx, std::iter::once((ev, time)))
+}
+
+/// Appends events in order inside the caller's transaction, reading the
+/// chain's head once (the transaction holds the write lock, so it cannot move).
+pub fn record_all<'e>(
+    tx: &rusqlite::Connection,
+    events: impl IntoIterator<Item = (&'e Event, i64)>,
+) -> Result<()> {
+    let (mut id, mut prev_hash) = match db::audit::head(tx)? {
+        Some((id, h)) => (id, h),
+        None => (0, GENESIS.to_string()),
     };
-    let mut row = AuditRow {
-        id,
-        time,
-        event_type: ev.event_type.to_string(),
-        actor: ev.actor.clone(),
-        peer: ev.peer.clone(),
-        repository: ev.repository.clone(),
-        reference: ev.reference.clone(),
-        outcome: ev.outcome.to_string(),
-        detail: ev.detail.to_string(),
-        prev_hash,
-        hash: String::new(),
-    };
-    row.hash = row_hash(&row);
-    db::audit::insert(tx, &row)
+    for (ev, time) in events {
+        id += 1;
+        let mut row = AuditRow {
+            id,
+            time,
+            event_type: ev.event_type.to_string(),
+            actor: ev.actor.clone(),
+            peer: ev.peer.clone(),
+            repository: ev.repository.clone(),
+            reference: ev.reference.clone(),
+            outcome: ev.outcome.to_string(),
+            detail: ev.detail.to_string(),
+            prev_hash,
+            hash: String::new(),
+        };
+        row.hash = row_hash(&row);
+        db::audit::insert(tx, &row)?;
+        prev_hash = row.hash;
+    }
+    Ok(())
 }
 
 #[derive(Debug, PartialEq, Eq, Serialize)]
@@ -144,7 +158,7 @@ pub struct AuditQueue {
     handle: Mutex<Option<JoinHandle<()>>>,
 }
 
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
 
 impl AuditQueue {
     pub fn start(db: Db) -> std::io::Result<AuditQueue> {
@@ -199,12 +213,7 @@ fn writer(db: Db, rx: Receiver<Msg>) {
             next = if events.len() < BATCH { rx.try_recv().ok() } else { None };
         }
         if !events.is_empty() {
-            let r = db.write(|tx| {
-                for (e, t) in &events {
-                    record(tx, e, *t)?;
-                }
-                Ok(())
-            });
+            let r = db.write(|tx| record_all(tx, events.iter().map(|(e, t)| (e, *t))));
             if let Err(e) = r {
                 log::error!("audit batch lost events={} err={e:#}", events.len());
             }
