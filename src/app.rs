@@ -6,10 +6,11 @@ use crate::auth::{local::LocalProvider, mcias::McIasProvider, Auth, IdentityProv
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Context, Error, Result};
+use crate::gc::GcState;
 use crate::model::Actor;
 use crate::service::access::PolicyEngine;
 use crate::service::uploads::UploadStates;
-use crate::storage::{BlobStore, FsStore};
+use crate::storage::{BlobLocks, BlobStore, FsStore};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -35,6 +36,8 @@ pub struct App {
     pub auth: Auth,
     pub policy: PolicyEngine,
     pub audit: AuditQueue,
+    pub blob_locks: BlobLocks,
+    pub gc: GcState,
     pub(crate) uploads: UploadStates,
 }
 
@@ -63,7 +66,18 @@ impl App {
         let auth = Auth::new(provider, clock.clone());
         let policy = PolicyEngine::load(&db)?;
         let audit = AuditQueue::start(db.clone()).context("start audit writer")?;
-        Ok(App { config, db, store, clock, auth, policy, audit, uploads: UploadStates::default() })
+        Ok(App {
+            config,
+            db,
+            store,
+            clock,
+            auth,
+            policy,
+            audit,
+            blob_locks: BlobLocks::default(),
+            gc: GcState::default(),
+            uploads: UploadStates::default(),
+        })
     }
 
     pub fn now(&self) -> i64 {

@@ -18,7 +18,39 @@ pub struct Config {
     pub limits: Limits,
     pub auth: Auth,
     pub audit: Audit,
+    pub gc: Gc,
+    pub uploads: Uploads,
     pub log: Log,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Gc {
+    /// Time between scheduled collections; "0s" turns the schedule off.
+    pub interval: String,
+    /// Grace period: blobs and manifests younger than this are never collected.
+    pub min_age: String,
+    /// Also collect untagged manifests that nothing references.
+    pub delete_untagged: bool,
+}
+
+impl Default for Gc {
+    fn default() -> Self {
+        Gc { interval: "0s".into(), min_age: "1h".into(), delete_untagged: false }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Uploads {
+    /// Upload sessions untouched for this long are purged by reconcile.
+    pub ttl: String,
+}
+
+impl Default for Uploads {
+    fn default() -> Self {
+        Uploads { ttl: "24h".into() }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -218,6 +250,9 @@ impl Config {
             "mcias" => bail!("auth.mcias_url must be an https:// URL when auth.provider is \"mcias\""),
             other => bail!("auth.provider {other:?} is not supported (use \"local\" or \"mcias\")"),
         }
+        parse_duration(&self.gc.interval).context("gc.interval")?;
+        parse_duration(&self.gc.min_age).context("gc.min_age")?;
+        parse_duration(&self.uploads.ttl).context("uploads.ttl")?;
         let ttl = parse_duration(&self.auth.token_ttl).context("auth.token_ttl")?;
         if !(60..=30 * 86400).contains(&ttl) {
             bail!("auth.token_ttl must be between 1m and 30d");
@@ -226,6 +261,18 @@ impl Config {
             bail!("storage.data_dir must not be empty");
         }
         Ok(())
+    }
+
+    pub fn gc_interval_secs(&self) -> u64 {
+        parse_duration(&self.gc.interval).unwrap_or(0)
+    }
+
+    pub fn gc_min_age_secs(&self) -> i64 {
+        parse_duration(&self.gc.min_age).unwrap_or(3600) as i64
+    }
+
+    pub fn uploads_ttl_secs(&self) -> i64 {
+        parse_duration(&self.uploads.ttl).unwrap_or(86400) as i64
     }
 
     pub fn token_ttl_secs(&self) -> i64 {

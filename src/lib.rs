@@ -4,12 +4,14 @@
 //! the application root, the service layer and what it stands on (database,
 //! storage), then the frontends (HTTP plumbing, the OCI `/v2` API).
 
+pub mod admin_api;
 pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod gc;
 pub mod http;
 pub mod model;
 pub mod oci;

@@ -66,6 +66,11 @@ enum Command {
     /// Read the audit log of a data directory.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Collect garbage in the data directory of a stopped server.
+    Gc(ConfigArgs),
+    /// Remove crash leftovers and report missing files in the data
+    /// directory of a stopped server.
+    Reconcile(ConfigArgs),
 }
 
 #[derive(Subcommand)]
@@ -164,6 +169,21 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         Command::User(cmd) => user(cmd),
         Command::Audit(cmd) => audit(cmd),
+        Command::Gc(config) => {
+            let app = open_app(config.load()?)?;
+            let id = app.gc.next_run_id();
+            let report = svc(mcr::gc::run(&app, CLI_ACTOR, id))?;
+            app.audit.close();
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Reconcile(config) => {
+            let app = open_app(config.load()?)?;
+            let report = svc(mcr::gc::reconcile(&app, CLI_ACTOR, true))?;
+            app.audit.close();
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(if report.missing_files.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
         Command::Config(ConfigCommand::Check { file }) => {
             Config::load(Some(&file), std::iter::empty(), &Overrides::default())?;
             println!("{}: ok", file.display());
@@ -305,6 +325,11 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         None
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
+    // Crash leftovers first: nothing is in flight yet.
+    if let Err(e) = mcr::gc::reconcile(&app, "startup", true) {
+        log::error!("startup reconcile failed err={e:#}");
+    }
+    let mut gc = mcr::gc::scheduler::Scheduler::start(app.clone()).context("start gc thread")?;
     let http = HttpServer::start(app.clone(), addr, workers, tls)?;
     log::info!(
         "listening {scheme}={} data_dir={} version={}",
@@ -317,6 +342,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
     }
     log::info!("shutting down: finishing in-flight requests");
     http.shutdown();
+    gc.stop();
     app.audit.close();
     log::info!("stopped");
     Ok(ExitCode::SUCCESS)

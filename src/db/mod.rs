@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod blobs;
+pub mod gc;
 pub mod manifests;
 mod migrate;
 pub mod policy;

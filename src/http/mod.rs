@@ -149,6 +149,8 @@ fn route(app: &App, req: &mut Request, req_id: &str) -> Response {
     let path = req.path();
     if path == "/v2" || path.starts_with("/v2/") {
         crate::oci::handle(app, req, req_id)
+    } else if path.starts_with("/v1/") {
+        crate::admin_api::handle(app, req, req_id)
     } else {
         Response::json(404, br#"{"error":{"code":"NOT_FOUND","message":"no such endpoint"}}"#.to_vec())
     }

@@ -5,6 +5,7 @@
 //! Bodies arrive as `&mut dyn Read`; nothing here knows HTTP or gRPC.
 
 pub mod access;
+pub mod admin;
 pub mod audit;
 pub mod blobs;
 pub mod listing;

@@ -34,7 +34,7 @@ impl UploadStates {
         self.slots.lock().entry(id.to_string()).or_default().clone()
     }
 
-    fn forget(&self, id: &str) {
+    pub(crate) fn forget(&self, id: &str) {
         self.slots.lock().remove(id);
     }
 }
@@ -92,6 +92,7 @@ pub fn mount(ctx: &Ctx, repo: &RepoName, digest: &Digest, from: &RepoName) -> Re
         }
         let repo_id = db::repos::ensure(tx, repo.as_str(), now)?;
         db::blobs::link(tx, repo_id, &d, now)?;
+        db::gc::touch_blob(tx, &d, now)?;
         Ok(true)
     })
 }
@@ -304,6 +305,9 @@ fn verify_and_commit(
     if &actual != digest {
         return Err(Error::DigestMismatch { expected: digest.to_string(), actual: actual.to_string() });
     }
+    // File and row under the digest's lock: garbage collection checks the
+    // row and unlinks under the same lock.
+    let _lock = ctx.app.blob_locks.lock(digest);
     ctx.app.store.commit_upload(id, digest)?;
     let now = ctx.app.now();
     let d = digest.to_string();

@@ -145,6 +145,17 @@ impl UploadWriter for FileWriter {
     }
 }
 
+/// Entries of a directory; a missing directory (or a non-directory) is empty.
+fn read_dir_or_empty(p: &Path) -> Result<Box<dyn Iterator<Item = io::Result<fs::DirEntry>>>> {
+    match fs::read_dir(p) {
+        Ok(rd) => Ok(Box::new(rd)),
+        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
+            Ok(Box::new(std::iter::empty()))
+        }
+        Err(e) => Err(e).context("read directory"),
+    }
+}
+
 fn not_found_none<T>(r: io::Result<T>, what: &'static str) -> Result<Option<T>> {
     match r {
         Ok(v) => Ok(Some(v)),
@@ -218,6 +229,39 @@ impl BlobStore for FsStore {
 
     fn delete_upload(&self, id: &str) -> Result<()> {
         not_found_none(fs::remove_file(self.upload_path(id)?), "remove upload")?;
+        Ok(())
+    }
+
+    fn each_blob_file(&self, f: &mut dyn FnMut(Option<Digest>, u64, &str)) -> Result<()> {
+        for alg in read_dir_or_empty(&self.blobs)? {
+            let alg = alg.context("read blobs directory")?;
+            let alg_name = alg.file_name().to_string_lossy().into_owned();
+            for shard in read_dir_or_empty(&alg.path())? {
+                let shard = shard.context("read blob algorithm directory")?;
+                for file in read_dir_or_empty(&shard.path())? {
+                    let file = file.context("read blob shard directory")?;
+                    let name = file.file_name().to_string_lossy().into_owned();
+                    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+                    let digest = Digest::parse(&format!("{alg_name}:{name}")).ok();
+                    f(digest, size, &file.path().to_string_lossy());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn each_upload_file(&self, f: &mut dyn FnMut(&str, i64)) -> Result<()> {
+        for file in read_dir_or_empty(&self.uploads)? {
+            let file = file.context("read uploads directory")?;
+            let name = file.file_name().to_string_lossy().into_owned();
+            let mtime = file
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs() as i64);
+            f(&name, mtime);
+        }
         Ok(())
     }
 

@@ -7,8 +7,10 @@
 //! fsynced, then renamed into place).
 
 mod fs;
+mod locks;
 
 pub use fs::FsStore;
+pub use locks::BlobLocks;
 
 use crate::error::Result;
 use crate::model::Digest;
@@ -44,4 +46,9 @@ pub trait BlobStore: Send + Sync {
     fn delete_upload(&self, id: &str) -> Result<()>;
     /// Removes a committed blob file; false when it was not there.
     fn delete_blob(&self, digest: &Digest) -> Result<bool>;
+    /// Calls `f` with every committed blob file's digest and size, streaming.
+    /// Files whose names are not digests are reported with `None`.
+    fn each_blob_file(&self, f: &mut dyn FnMut(Option<Digest>, u64, &str)) -> Result<()>;
+    /// Calls `f` with every staged upload's id and modification time (Unix s).
+    fn each_upload_file(&self, f: &mut dyn FnMut(&str, i64)) -> Result<()>;
 }

@@ -1,0 +1,278 @@
+//! Online garbage collection and reconciliation (R-GC-1..4).
+//!
+//! `run`: phase 1, in one transaction, deletes untagged manifests that
+//! nothing references (when configured) and blob rows that no manifest
+//! references and that are older than the grace period; phase 2 unlinks
+//! their files.  `reconcile`: removes files with no row, reports rows with
+//! no file, purges upload sessions past their TTL.
+//!
+//! Invariant: a file is unlinked only under its digest's storage lock and
+//! only when no row names it, and uploads commit (rename + row) under the
+//! same lock, so a blob re-uploaded during collection is never lost.  One
+//! run at a time: a registry-wide mutex, a second trigger is "already
+//! running".
+
+pub mod scheduler;
+
+use crate::app::App;
+use crate::audit::{record, Event};
+use crate::db;
+use crate::error::{Error, Result};
+use crate::model::Digest;
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct GcReport {
+    pub run_id: u64,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub manifests_removed: u64,
+    pub blobs_removed: u64,
+    pub bytes_freed: u64,
+    pub errors: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct GcStatus {
+    pub running: bool,
+    pub current_run: Option<u64>,
+    pub last: Option<GcReport>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct ReconcileReport {
+    pub orphan_files_removed: u64,
+    pub orphan_bytes_freed: u64,
+    /// Rows whose blob file is missing (reported, not changed).
+    pub missing_files: Vec<String>,
+    pub uploads_purged: u64,
+    pub staging_files_removed: u64,
+    pub unknown_files: Vec<String>,
+}
+
+/// GC state shared by every trigger: the run lock, the status, and the
+/// GC thread's inbox once the scheduler runs.
+#[derive(Default)]
+pub struct GcState {
+    run_lock: Mutex<()>,
+    status: Mutex<GcStatus>,
+    next_id: AtomicU64,
+    pub(crate) inbox: std::sync::OnceLock<crossbeam::channel::Sender<scheduler::Msg>>,
+}
+
+impl GcState {
+    pub fn status(&self) -> GcStatus {
+        self.status.lock().clone()
+    }
+
+    pub fn next_run_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::SeqCst) + 1
+    }
+}
+
+/// Starts a run: on the GC thread when the scheduler runs (returns at once),
+/// else on this thread.  A run in progress is "already running".
+pub fn trigger(app: &App, actor: &str) -> Result<u64> {
+    if app.gc.status.lock().running {
+        return Err(Error::Busy("garbage collection is already running".into()));
+    }
+    let id = app.gc.next_run_id();
+    match app.gc.inbox.get() {
+        Some(tx) => {
+            // Mark it running now, so a second trigger sees it at once.
+            {
+                let mut st = app.gc.status.lock();
+                st.running = true;
+                st.current_run = Some(id);
+            }
+            let _ = tx.send(scheduler::Msg::Run { id, actor: actor.to_string() });
+            Ok(id)
+        }
+        None => run(app, actor, id).map(|r| r.run_id),
+    }
+}
+
+/// A test-only pause inside a phase (`MCR_TEST_GC_PAUSE=phase1:MS` or
+/// `phase2:MS`), so crash tests can kill the server at a known point.
+fn test_pause(phase: &str) {
+    if let Ok(v) = std::env::var("MCR_TEST_GC_PAUSE") {
+        if let Some((p, ms)) = v.split_once(':') {
+            if p == phase {
+                log::warn!("gc test pause phase={phase} ms={ms}");
+                std::thread::sleep(std::time::Duration::from_millis(ms.parse().unwrap_or(0)));
+            }
+        }
+    }
+}
+
+fn event(event_type: &'static str, actor: &str, detail: serde_json::Value) -> Event {
+    Event { actor: Some(actor.to_string()), detail, ..Event::new(event_type, "ok") }
+}
+
+/// One collection, now, on this thread.  `actor` is recorded in the audit log.
+pub fn run(app: &App, actor: &str, run_id: u64) -> Result<GcReport> {
+    let Some(_guard) = app.gc.run_lock.try_lock() else {
+        log::warn!("gc not started: already running run={run_id}");
+        return Err(Error::Busy("garbage collection is already running".into()));
+    };
+    let started_at = app.now();
+    {
+        let mut st = app.gc.status.lock();
+        st.running = true;
+        st.current_run = Some(run_id);
+    }
+    log::info!("gc started run={run_id} actor={actor}");
+    let r = collect(app, actor, run_id, started_at);
+    let mut st = app.gc.status.lock();
+    st.running = false;
+    st.current_run = None;
+    match r {
+        Ok(report) => {
+            log::info!(
+                "gc completed run={run_id} manifests={} blobs={} bytes={} errors={}",
+                report.manifests_removed,
+                report.blobs_removed,
+                report.bytes_freed,
+                report.errors.len()
+            );
+            st.last = Some(report.clone());
+            Ok(report)
+        }
+        Err(e) => {
+            log::error!("gc failed run={run_id} err={e:#}");
+            st.last = Some(GcReport {
+                run_id,
+                started_at,
+                finished_at: app.now(),
+                errors: vec![e.to_string()],
+                ..Default::default()
+            });
+            Err(e)
+        }
+    }
+}
+
+fn collect(app: &App, actor: &str, run_id: u64, started_at: i64) -> Result<GcReport> {
+    let cfg = &app.config;
+    let cutoff = started_at - cfg.gc_min_age_secs();
+    let delete_untagged = cfg.gc.delete_untagged;
+    // Phase 1: rows, in one transaction.
+    let (manifests_removed, doomed) = app.db.write(|tx| {
+        record(tx, &event("gc_started", actor, serde_json::json!({ "run": run_id })), started_at)?;
+        let mut manifests = 0;
+        if delete_untagged {
+            // Removing an index can orphan its children: repeat to a fixpoint.
+            for _ in 0..16 {
+                let n = db::gc::delete_untagged_manifests(tx, cutoff)?;
+                manifests += n;
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        let mut doomed = Vec::new();
+        db::gc::delete_unreferenced_blobs(tx, cutoff, |d, size| doomed.push((d, size)))?;
+        test_pause("phase1");
+        Ok((manifests, doomed))
+    })?;
+    // Phase 2: files, each under its storage lock, only if still row-less.
+    let mut report = GcReport { run_id, started_at, manifests_removed, ..Default::default() };
+    for (d, size) in doomed {
+        let Ok(digest) = Digest::parse(&d) else {
+            report.errors.push(format!("unparsable digest in blobs table: {d}"));
+            continue;
+        };
+        let _lock = app.blob_locks.lock(&digest);
+        match app.db.read(|c| db::gc::blob_exists(c, &d)) {
+            Ok(true) => continue, // re-uploaded since phase 1: keep
+            Ok(false) => {}
+            Err(e) => {
+                report.errors.push(format!("{d}: {e}"));
+                continue;
+            }
+        }
+        match app.store.delete_blob(&digest) {
+            Ok(existed) => {
+                report.blobs_removed += 1;
+                if existed {
+                    report.bytes_freed += size;
+                }
+            }
+            Err(e) => report.errors.push(format!("{d}: {e}")),
+        }
+        test_pause("phase2");
+    }
+    report.finished_at = app.now();
+    let detail = serde_json::to_value(&report).unwrap_or_default();
+    app.db.write(|tx| record(tx, &event("gc_completed", actor, detail), report.finished_at))?;
+    Ok(report)
+}
+
+/// Files with no row are removed, rows with no file reported, stale upload
+/// sessions purged.  `quiescent` (no request in flight: the server is
+/// stopped or starting) also removes staging files that have no session;
+/// online, only those older than the upload TTL go.
+pub fn reconcile(app: &App, actor: &str, quiescent: bool) -> Result<ReconcileReport> {
+    let now = app.now();
+    let ttl = app.config.uploads_ttl_secs();
+    let mut rep = ReconcileReport::default();
+    // Stale sessions.
+    let stale = app.db.write(|tx| db::gc::delete_stale_uploads(tx, now - ttl))?;
+    for id in &stale {
+        app.store.delete_upload(id)?;
+        app.uploads.forget(id);
+    }
+    rep.uploads_purged = stale.len() as u64;
+    // Staging files with no session (monolithic uploads have none while in flight).
+    let mut staging = Vec::new();
+    app.store.each_upload_file(&mut |id, mtime| {
+        if quiescent || mtime <= now - ttl {
+            staging.push(id.to_string());
+        }
+    })?;
+    for id in staging {
+        if !app.db.read(|c| db::gc::upload_exists(c, &id))? {
+            app.store.delete_upload(&id)?;
+            rep.staging_files_removed += 1;
+        }
+    }
+    // Blob files with no row.
+    let mut files = Vec::new();
+    app.store.each_blob_file(&mut |d, size, path| match d {
+        Some(d) => files.push((d, size)),
+        None => rep.unknown_files.push(path.to_string()),
+    })?;
+    for (digest, size) in files {
+        let _lock = app.blob_locks.lock(&digest);
+        if !app.db.read(|c| db::gc::blob_exists(c, &digest.to_string()))? && app.store.delete_blob(&digest)? {
+            rep.orphan_files_removed += 1;
+            rep.orphan_bytes_freed += size;
+        }
+    }
+    // Rows with no file.
+    let mut rows = Vec::new();
+    app.db.read(|c| db::gc::each_blob(c, |d| rows.push(d)))?;
+    for d in rows {
+        if let Ok(digest) = Digest::parse(&d) {
+            if app.store.stat(&digest)?.is_none() {
+                rep.missing_files.push(d);
+            }
+        }
+    }
+    if !rep.missing_files.is_empty() {
+        log::error!("reconcile found rows without files count={}", rep.missing_files.len());
+    }
+    let detail = serde_json::to_value(&rep).unwrap_or_default();
+    app.db.write(|tx| record(tx, &event("reconcile_completed", actor, detail), app.now()))?;
+    log::info!(
+        "reconcile completed orphans={} bytes={} missing={} uploads_purged={} staging_removed={}",
+        rep.orphan_files_removed,
+        rep.orphan_bytes_freed,
+        rep.missing_files.len(),
+        rep.uploads_purged,
+        rep.staging_files_removed
+    );
+    Ok(rep)
+}
