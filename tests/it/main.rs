@@ -4,6 +4,7 @@ mod api;
 mod audit;
 mod auth;
 mod docker;
+mod gc;
 mod mcias;
 mod server;
 mod skopeo;

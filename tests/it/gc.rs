@@ -1,0 +1,412 @@
+//! Garbage collection and reconciliation: every kind of reference keeps
+//! its blob, truly unreferenced blobs go, pushes and pulls during
+//! collection lose nothing, and a SIGKILL in either phase leaves a
+//! consistent registry after restart.
+
+use crate::support::*;
+use serde_json::json;
+use std::collections::HashSet;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+fn blob_file(t: &TestApp, d: &str) -> std::path::PathBuf {
+    t.dir.path().join(format!("data/blobs/sha256/{}/{}", &d[7..9], &d[7..]))
+}
+
+fn gc(t: &TestApp) -> serde_json::Value {
+    let r = t.req("POST", "/v1/gc").send();
+    r.expect(202, None);
+    let status = t.req("GET", "/v1/gc/status").send();
+    status.expect(200, None);
+    let v = status.json();
+    assert_eq!(v["running"], false);
+    assert_eq!(v["last"]["run_id"], r.json()["run_id"]);
+    v["last"].clone()
+}
+
+/// An image whose config and layers are the given blobs (pushed to `repo`).
+fn image_of(
+    t: &TestApp,
+    repo: &str,
+    reference: &str,
+    config: &[u8],
+    layers: &[&[u8]],
+    subject: Option<(&str, usize)>,
+) -> (Vec<u8>, String) {
+    let cd = t.blob(repo, config);
+    let ls: Vec<(String, usize)> = layers.iter().map(|l| (t.blob(repo, l), l.len())).collect();
+    let refs: Vec<(&str, usize)> = ls.iter().map(|(d, n)| (d.as_str(), *n)).collect();
+    let m = image_manifest((&cd, config.len()), &refs, subject);
+    let d = sha256(&m);
+    t.manifest(repo, reference, OCI_MANIFEST, &m).expect(201, None);
+    (m, d)
+}
+
+#[test]
+fn every_reference_kind_keeps_its_blob() {
+    let t = TestApp::with(|c| c.gc.min_age = "0s".into());
+    // Tagged image, and a blob nothing references.
+    let (m1, d1) = image_of(&t, "a", "v1", b"{\"c\":1}", &[b"layer one"], None);
+    let unref = t.blob("a", b"nobody needs me");
+    // An index whose children are untagged.
+    let (c2, dc2) = image_of(
+        &t,
+        "a",
+        &sha256(&image_manifest((&sha256(b"{\"c\":2}"), 7), &[(&sha256(b"layer two"), 9)], None)),
+        b"{\"c\":2}",
+        &[b"layer two"],
+        None,
+    );
+    let idx = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": dc2, "size": c2.len()}]}))
+    .unwrap();
+    t.manifest("a", "multi", OCI_INDEX, &idx).expect(201, None);
+    // A referrer (untagged) whose subject is the tagged image.
+    let (_, dref) = image_of(
+        &t,
+        "a",
+        &sha256(&image_manifest(
+            (&sha256(b"{\"sig\":1}"), 9),
+            &[(&sha256(b"signature"), 9)],
+            Some((&d1, m1.len())),
+        )),
+        b"{\"sig\":1}",
+        &[b"signature"],
+        Some((&d1, m1.len())),
+    );
+    // A layer shared between repositories; one of them lets go of it.
+    image_of(&t, "b", "v1", b"{\"c\":3}", &[b"shared layer"], None);
+    let (_, dc) = image_of(&t, "c", "v1", b"{\"c\":4}", &[b"shared layer", b"only in c"], None);
+    t.req("DELETE", &format!("/v2/c/manifests/{dc}")).send().expect(202, None);
+
+    let report = gc(&t);
+    let gone: HashSet<String> = [unref.clone(), sha256(b"only in c"), sha256(b"{\"c\":4}")].into();
+    assert_eq!(report["blobs_removed"], gone.len(), "{report}");
+    assert_eq!(report["bytes_freed"], (15 + 9 + 7) as u64);
+    for d in &gone {
+        assert!(!blob_file(&t, d).exists(), "{d} unlinked");
+    }
+    t.req("HEAD", &format!("/v2/a/blobs/{unref}")).send().expect(404, None);
+    // Everything still referenced still pulls, byte for byte.
+    for (repo, data) in [
+        ("a", &b"{\"c\":1}"[..]),
+        ("a", b"layer one"),
+        ("a", b"{\"c\":2}"),
+        ("a", b"layer two"),
+        ("a", b"{\"sig\":1}"),
+        ("a", b"signature"),
+        ("b", b"shared layer"),
+        ("b", b"{\"c\":3}"),
+    ] {
+        let r = t.req("GET", &format!("/v2/{repo}/blobs/{}", sha256(data))).send();
+        assert_eq!((r.status, r.body.as_slice()), (200, data), "{repo} {}", String::from_utf8_lossy(data));
+    }
+    for reference in ["v1", "multi", dc2.as_str(), dref.as_str()] {
+        t.req("GET", &format!("/v2/a/manifests/{reference}")).send().expect(200, None);
+    }
+    // A second run finds nothing more.
+    let again = gc(&t);
+    assert_eq!((again["blobs_removed"].as_u64(), again["manifests_removed"].as_u64()), (Some(0), Some(0)));
+}
+
+#[test]
+fn untagged_manifests_go_only_when_nothing_needs_them() {
+    let t = TestApp::with(|c| {
+        c.gc.min_age = "0s".into();
+        c.gc.delete_untagged = true;
+    });
+    let (m1, d1) = image_of(&t, "u", "v1", b"{\"k\":1}", &[b"kept layer"], None);
+    let loose = image_manifest((&sha256(b"{\"k\":2}"), 7), &[(&sha256(b"loose layer"), 11)], None);
+    let (_, dloose) = image_of(&t, "u", &sha256(&loose), b"{\"k\":2}", &[b"loose layer"], None);
+    let child = image_manifest((&sha256(b"{\"k\":3}"), 7), &[], None);
+    let (_, dchild) = image_of(&t, "u", &sha256(&child), b"{\"k\":3}", &[], None);
+    let idx = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": dchild, "size": child.len()}]}))
+    .unwrap();
+    t.manifest("u", "idx", OCI_INDEX, &idx).expect(201, None);
+    let sig = image_manifest((&sha256(b"{\"k\":4}"), 7), &[], Some((&d1, m1.len())));
+    let (_, dsig) = image_of(&t, "u", &sha256(&sig), b"{\"k\":4}", &[], Some((&d1, m1.len())));
+
+    let r = gc(&t);
+    assert_eq!(r["manifests_removed"], 1, "only the loose manifest: {r}");
+    t.req("GET", &format!("/v2/u/manifests/{dloose}")).send().expect(404, None);
+    t.req("GET", &format!("/v2/u/blobs/{}", sha256(b"loose layer"))).send().expect(404, None);
+    for d in [&d1, &dchild, &dsig] {
+        t.req("GET", &format!("/v2/u/manifests/{d}")).send().expect(200, None);
+    }
+    // Once the subject is gone, its referrer goes too; untagging the index frees its child.
+    t.req("DELETE", &format!("/v2/u/manifests/{d1}")).send().expect(202, None);
+    let idx_digest = sha256(&idx);
+    t.req("DELETE", &format!("/v2/u/manifests/{idx_digest}")).send().expect(202, None);
+    let r = gc(&t);
+    assert_eq!(r["manifests_removed"], 2, "{r}");
+    t.req("GET", &format!("/v2/u/manifests/{dsig}")).send().expect(404, None);
+    t.req("GET", &format!("/v2/u/manifests/{dchild}")).send().expect(404, None);
+}
+
+#[test]
+fn the_grace_period_protects_young_blobs() {
+    let t = TestApp::new(); // min_age 1h
+    let d = t.blob("g", b"fresh and unreferenced");
+    let r = gc(&t);
+    assert_eq!(r["blobs_removed"], 0);
+    t.req("GET", &format!("/v2/g/blobs/{d}")).send().expect(200, None);
+    assert!(blob_file(&t, &d).exists());
+}
+
+#[test]
+fn reconcile_removes_leftovers_and_reports_missing_files() {
+    let t = TestApp::with(|c| c.uploads.ttl = "0s".into());
+    let kept = t.blob("r", b"kept");
+    let lost = t.blob("r", b"file will vanish");
+    std::fs::remove_file(blob_file(&t, &lost)).unwrap();
+    // A blob file with no row (a crash between rename and insert).
+    let orphan = sha256(b"orphan");
+    let p = blob_file(&t, &orphan);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, b"orphan").unwrap();
+    // A staging file without a session, and a session past its TTL.
+    std::fs::write(t.dir.path().join("data/uploads/0bad0bad-0000-4000-8000-000000000000"), b"junk").unwrap();
+    let loc = t.req("POST", "/v2/r/blobs/uploads/").send().header("Location").unwrap().to_string();
+    t.req("PATCH", &loc).body(b"partial").send().expect(202, None);
+
+    let r = t.req("POST", "/v1/gc/reconcile").send();
+    r.expect(200, None);
+    let v = r.json();
+    assert_eq!(v["orphan_files_removed"], 1, "{v}");
+    assert_eq!(v["orphan_bytes_freed"], 6);
+    assert_eq!(v["missing_files"], json!([lost]));
+    assert_eq!(v["uploads_purged"], 1);
+    assert!(!p.exists());
+    t.req("GET", &loc).send().expect(404, Some("BLOB_UPLOAD_UNKNOWN"));
+    assert_eq!(std::fs::read_dir(t.dir.path().join("data/uploads")).unwrap().count(), 0, "staging cleaned");
+    t.req("GET", &format!("/v2/r/blobs/{kept}")).send().expect(200, None);
+}
+
+#[test]
+fn admin_api_auth_and_errors() {
+    let t = TestApp::new();
+    t.user("bob", "bob-password-1", &[], false);
+    let r = t.req("GET", "/v1/health").anon().send();
+    r.expect(200, None);
+    assert_eq!(r.json()["status"], "ok");
+    let r = t.req("POST", "/v1/gc").anon().send();
+    r.expect(401, None);
+    assert_eq!(r.json()["error"]["code"], "UNAUTHENTICATED");
+    assert!(r.json()["error"]["request_id"].is_string());
+    assert!(r.header("WWW-Authenticate").is_some());
+    let r = t.req("POST", "/v1/gc").auth(&basic("bob", "bob-password-1")).send();
+    r.expect(403, None);
+    assert_eq!(r.json()["error"]["code"], "PERMISSION_DENIED");
+    t.req("GET", "/v1/gc/status").auth(&basic("bob", "bob-password-1")).send().expect(403, None);
+    t.req("GET", "/v1/gc/status").auth(&basic("bob", "nope")).send().expect(401, None);
+    let r = t.req("GET", "/v1/nope").send();
+    r.expect(404, None);
+    assert_eq!(r.json()["error"]["code"], "NOT_FOUND");
+    let r = t.req("DELETE", "/v1/gc").send();
+    r.expect(405, None);
+    assert_eq!(r.json()["error"]["code"], "METHOD_NOT_ALLOWED");
+    t.req("POST", "/v1/health").anon().send().expect(405, None);
+}
+
+// ------------------------------------------------------------ real server
+
+fn auth_hdr(srv: &Server) -> String {
+    srv.admin_auth()
+}
+
+/// Pushes blobs then the manifest; re-uploads and retries when GC took a
+/// blob in between (MANIFEST_BLOB_UNKNOWN).  Returns the manifest digest.
+fn push_image(srv: &Server, repo: &str, tag: &str, blobs: &[Vec<u8>]) -> (Vec<u8>, String) {
+    let a = auth_hdr(srv);
+    for _attempt in 0..20 {
+        for b in blobs {
+            let r = srv.http(
+                "POST",
+                &format!("/v2/{repo}/blobs/uploads/?digest={}", sha256(b)),
+                &[("Authorization", &a)],
+                b,
+            );
+            assert_eq!(r.status, 201, "{}", r.text());
+        }
+        let cd = sha256(&blobs[0]);
+        let layers: Vec<(String, usize)> = blobs[1..].iter().map(|b| (sha256(b), b.len())).collect();
+        let refs: Vec<(&str, usize)> = layers.iter().map(|(d, n)| (d.as_str(), *n)).collect();
+        let m = image_manifest((&cd, blobs[0].len()), &refs, None);
+        let r = srv.http(
+            "PUT",
+            &format!("/v2/{repo}/manifests/{tag}"),
+            &[("Authorization", &a), ("Content-Type", OCI_MANIFEST)],
+            &m,
+        );
+        match r.status {
+            201 => return (m.clone(), sha256(&m)),
+            400 if r.code() == "MANIFEST_BLOB_UNKNOWN" => continue,
+            s => panic!("manifest push: {s} {}", r.text()),
+        }
+    }
+    panic!("manifest never committed");
+}
+
+fn verify_image(srv: &Server, repo: &str, digest: &str, manifest: &[u8], blobs: &[Vec<u8>]) {
+    let r = srv.http("GET", &format!("/v2/{repo}/manifests/{digest}"), &[], b"");
+    assert_eq!(r.status, 200, "{repo}@{digest} lost");
+    assert_eq!(r.body, manifest);
+    for b in blobs {
+        let r = srv.http("GET", &format!("/v2/{repo}/blobs/{}", sha256(b)), &[], b"");
+        assert_eq!(r.status, 200, "blob of {repo}@{digest} lost");
+        assert_eq!(&r.body, b);
+    }
+}
+
+#[test]
+fn pushes_and_pulls_during_repeated_gc_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Arc::new(Server::start_with(&dir.path().join("data"), &[], &[("MCR_GC_MIN_AGE", "0s")]));
+    // Garbage that nothing will ever reference.
+    let garbage: Vec<Vec<u8>> = (0..5).map(|i| bytes(1000 + i, 3000)).collect();
+    for g in &garbage {
+        let r = srv.http("POST", &format!("/v2/junk/blobs/uploads/?digest={}", sha256(g)), &[], g);
+        assert_eq!(r.status, 201);
+    }
+    let shared = bytes(7, 50_000);
+    let stop = Arc::new(AtomicBool::new(false));
+    let collector = {
+        let (srv, stop) = (srv.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut runs = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let r = srv.http("POST", "/v1/gc", &[], b"");
+                assert!(r.status == 202 || r.status == 409, "{}", r.text());
+                runs += usize::from(r.status == 202);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            runs
+        })
+    };
+    let clients: Vec<_> = (0..4u64)
+        .map(|c| {
+            let (srv, shared) = (srv.clone(), shared.clone());
+            std::thread::spawn(move || {
+                let mut committed = Vec::new();
+                for i in 0..6u64 {
+                    let config = format!("{{\"client\":{c},\"i\":{i}}}").into_bytes();
+                    let blobs = vec![config, shared.clone(), bytes(c * 100 + i, 20_000)];
+                    let repo = format!("team/c{c}");
+                    let (m, d) = push_image(&srv, &repo, &format!("t{i}"), &blobs);
+                    // Pull back what was just pushed, while GC runs.
+                    verify_image(&srv, &repo, &d, &m, &blobs);
+                    committed.push((repo, d, m, blobs));
+                }
+                committed
+            })
+        })
+        .collect();
+    let committed: Vec<_> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    stop.store(true, Ordering::SeqCst);
+    let runs = collector.join().unwrap();
+    assert!(runs >= 3, "GC ran {runs} times during the pushes");
+    // A final collection with nothing in flight, then everything committed pulls.
+    loop {
+        let r = srv.http("POST", "/v1/gc", &[], b"");
+        if r.status == 202 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for _ in 0..100 {
+        if srv.http("GET", "/v1/gc/status", &[], b"").json()["running"] == false {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(committed.len(), 24);
+    for (repo, d, m, blobs) in &committed {
+        verify_image(&srv, repo, d, m, blobs);
+    }
+    for g in &garbage {
+        assert_eq!(
+            srv.http("HEAD", &format!("/v2/junk/blobs/{}", sha256(g)), &[], b"").status,
+            404,
+            "garbage collected"
+        );
+        let d = sha256(g);
+        assert!(!srv.data_dir.join(format!("blobs/sha256/{}/{}", &d[7..9], &d[7..])).exists());
+    }
+}
+
+fn count_blob_files(data: &std::path::Path) -> usize {
+    let mut n = 0;
+    for shard in std::fs::read_dir(data.join("blobs/sha256")).unwrap() {
+        n += std::fs::read_dir(shard.unwrap().path()).unwrap().count();
+    }
+    n
+}
+
+fn crash_during(phase: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let pause = format!("{phase}:5000");
+    let mut srv = Server::start_with(&data, &[], &[("MCR_GC_MIN_AGE", "0s"), ("MCR_TEST_GC_PAUSE", &pause)]);
+    let images: Vec<_> = (0..3u64)
+        .map(|i| {
+            let blobs = vec![format!("{{\"crash\":{i}}}").into_bytes(), bytes(500 + i, 10_000)];
+            let (m, d) = push_image(&srv, "crash", &format!("v{i}"), &blobs);
+            (d, m, blobs)
+        })
+        .collect();
+    for i in 0..4u64 {
+        let g = bytes(900 + i, 4000);
+        assert_eq!(
+            srv.http("POST", &format!("/v2/crash/blobs/uploads/?digest={}", sha256(&g)), &[], &g).status,
+            201
+        );
+    }
+    assert_eq!(srv.http("POST", "/v1/gc", &[], b"").status, 202);
+    // Wait until the collector sits in the pause, then kill it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !srv.log().contains(&format!("gc test pause phase={phase}")) {
+        assert!(std::time::Instant::now() < deadline, "{}", srv.log());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    srv.kill();
+
+    let mut srv2 = Server::start_on(&data, &[("MCR_GC_MIN_AGE", "0s")]);
+    for (d, m, blobs) in &images {
+        verify_image(&srv2, "crash", d, m, blobs);
+    }
+    // Collect again (to completion), stop, and reconcile offline: no orphan
+    // file, no row without a file.
+    assert_eq!(srv2.http("POST", "/v1/gc", &[], b"").status, 202);
+    for _ in 0..100 {
+        if srv2.http("GET", "/v1/gc/status", &[], b"").json()["running"] == false {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(srv2.terminate().success());
+    let out = Command::new(env!("CARGO_BIN_EXE_mcr"))
+        .args(["reconcile", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{report}");
+    assert_eq!(report["missing_files"], json!([]));
+    assert_eq!(report["orphan_files_removed"], 0, "the restart's reconcile already cleaned up: {report}");
+    let db = rusqlite::Connection::open(data.join("mcr.db")).unwrap();
+    let rows: i64 = db.query_row("SELECT count(*) FROM blobs", [], |r| r.get(0)).unwrap();
+    assert_eq!(count_blob_files(&data) as i64, rows, "one file per row");
+    assert_eq!(rows, 6, "the 3 images' blobs remain, the garbage is gone");
+}
+
+#[test]
+fn sigkill_during_gc_phase1_loses_nothing() {
+    crash_during("phase1");
+}
+
+#[test]
+fn sigkill_during_gc_phase2_loses_nothing() {
+    crash_during("phase2");
+}
