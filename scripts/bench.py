@@ -280,12 +280,112 @@ def manifest_gets(reg, repo, tag, conns, secs):
     return float(m.group(1))
 
 
+def run_measured(cmd, env):
+    """Runs a command; returns (seconds, peak RSS MiB, stdout)."""
+    t = time.time()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    out = p.stdout.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{cmd} failed: {out[:500]!r}")
+    return time.time() - t, usage.ru_maxrss / 1024, out
+
+
+def gc_bench(binary, blobs, markdown):
+    """A registry of `blobs` blobs, 10% unreferenced: offline GC and reconcile."""
+    work = tempfile.mkdtemp(prefix="mcr-gcbench-")
+    try:
+        reg = start_mcr(binary, work)
+        data = os.path.join(work, "mcr-data")
+        referenced = blobs * 9 // 10
+        per_manifest = 10
+        errors = []
+
+        barrier = threading.Barrier(8)
+
+        def seed(k, clients):
+            try:
+                c = reg.conn()
+                for i in range(k, blobs, clients):
+                    body = i.to_bytes(8, "little") + b"x" * 1016
+                    d = "sha256:" + hashlib.sha256(body).hexdigest()
+                    c.request("POST", f"/v2/gc/r{i // 10000}/blobs/uploads/?digest={d}", body=body,
+                              headers={"Content-Length": str(len(body))})
+                    r = c.getresponse()
+                    r.read()
+                    if r.status != 201:
+                        errors.append(r.status)
+                barrier.wait()  # every blob is in before any manifest names it
+                for m in range(k, referenced // per_manifest, clients):
+                    first = m * per_manifest
+                    ds = []
+                    for i in range(first, first + per_manifest):
+                        body = i.to_bytes(8, "little") + b"x" * 1016
+                        ds.append("sha256:" + hashlib.sha256(body).hexdigest())
+                    repo = f"gc/r{first // 10000}"
+                    man = json.dumps({
+                        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": ds[0], "size": 1024},
+                        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": x, "size": 1024}
+                                   for x in ds[1:]],
+                    }).encode()
+                    c.request("PUT", f"/v2/{repo}/manifests/m{m}", body=man,
+                              headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json",
+                                       "Content-Length": str(len(man))})
+                    r = c.getresponse()
+                    r.read()
+                    if r.status != 201:
+                        errors.append((r.status, m))
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(repr(e))
+                barrier.abort()
+
+        t = time.time()
+        threads = [threading.Thread(target=seed, args=(k, 8)) for k in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        seeded = time.time() - t
+        reg.stop()
+        if errors:
+            raise SystemExit(f"seeding failed: {errors[:5]}")
+        env = dict(os.environ, MCR_GC_MIN_AGE="0s", RUST_LOG="warn")
+        gc_s, gc_rss, out = run_measured([binary, "gc", "--data-dir", data], env)
+        report = json.loads(out)
+        rec_s, rec_rss, out = run_measured([binary, "reconcile", "--data-dir", data], env)
+        rec = json.loads(out)
+        rows = [
+            "| measurement | value |", "| --- | ---: |",
+            f"| blobs in the registry | {blobs} ({blobs - referenced} unreferenced) |",
+            f"| seeding through the API, 8 clients (s) | {seeded:.1f} |",
+            f"| `mcr gc`: time (s) | {gc_s:.2f} |",
+            f"| `mcr gc`: peak RSS (MiB) | {gc_rss:.1f} |",
+            f"| `mcr gc`: blobs removed | {report['blobs_removed']} |",
+            f"| `mcr reconcile`: time (s) | {rec_s:.2f} |",
+            f"| `mcr reconcile`: peak RSS (MiB) | {rec_rss:.1f} |",
+            f"| `mcr reconcile`: orphans / missing | {rec['orphan_files_removed']} / {len(rec['missing_files'])} |",
+        ]
+        table = "\n".join(rows)
+        print(table)
+        if report["blobs_removed"] != blobs - referenced:
+            raise SystemExit(f"expected {blobs - referenced} blobs removed, got {report['blobs_removed']}")
+        if markdown:
+            with open(markdown, "a") as f:
+                f.write(table + "\n")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--gc-blobs", type=int, help="run the GC benchmark on a registry of this many blobs instead")
     ap.add_argument("--mcr", required=True)
     ap.add_argument("--quick", action="store_true", help="smaller sizes, shorter runs")
     ap.add_argument("--markdown", help="append the result table to this file")
     a = ap.parse_args()
+    if a.gc_blobs:
+        return gc_bench(a.mcr, a.gc_blobs, a.markdown)
     big = (256 if a.quick else 1024) * MiB
     chunked = (64 if a.quick else 256) * MiB
     secs = 3 if a.quick else 10

@@ -238,28 +238,46 @@ pub fn reconcile(app: &App, actor: &str, quiescent: bool) -> Result<ReconcileRep
             rep.staging_files_removed += 1;
         }
     }
-    // Blob files with no row.
-    let mut files = Vec::new();
-    app.store.each_blob_file(&mut |d, size, path| match d {
-        Some(d) => files.push((d, size)),
-        None => rep.unknown_files.push(path.to_string()),
-    })?;
-    for (digest, size) in files {
+    // Blob files with no row, handled as the directory walk goes (a large
+    // registry is never held in memory).
+    let mut failure = None;
+    app.store.each_blob_file(&mut |d, size, path| {
+        let Some(digest) = d else {
+            rep.unknown_files.push(path.to_string());
+            return;
+        };
         let _lock = app.blob_locks.lock(&digest);
-        if !app.db.read(|c| db::gc::blob_exists(c, &digest.to_string()))? && app.store.delete_blob(&digest)? {
-            rep.orphan_files_removed += 1;
-            rep.orphan_bytes_freed += size;
-        }
-    }
-    // Rows with no file.
-    let mut rows = Vec::new();
-    app.db.read(|c| db::gc::each_blob(c, |d| rows.push(d)))?;
-    for d in rows {
-        if let Ok(digest) = Digest::parse(&d) {
-            if app.store.stat(&digest)?.is_none() {
-                rep.missing_files.push(d);
+        let r = app.db.read(|c| db::gc::blob_exists(c, &digest.to_string())).and_then(|exists| {
+            if !exists && app.store.delete_blob(&digest)? {
+                rep.orphan_files_removed += 1;
+                rep.orphan_bytes_freed += size;
             }
+            Ok(())
+        });
+        if let Err(e) = r {
+            failure.get_or_insert(e);
         }
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    // Rows with no file, streamed.
+    let mut failure = None;
+    app.db.read(|c| {
+        db::gc::each_blob(c, |d| {
+            if let Ok(digest) = Digest::parse(&d) {
+                match app.store.stat(&digest) {
+                    Ok(Some(_)) => {}
+                    Ok(None) => rep.missing_files.push(d),
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                    }
+                }
+            }
+        })
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
     }
     if !rep.missing_files.is_empty() {
         log::error!("reconcile found rows without files count={}", rep.missing_files.len());
