@@ -410,3 +410,55 @@ fn sigkill_during_gc_phase1_loses_nothing() {
 fn sigkill_during_gc_phase2_loses_nothing() {
     crash_during("phase2");
 }
+
+#[test]
+fn a_manifest_naming_a_collected_blob_is_refused_and_gc_is_audited() {
+    let t = TestApp::with(|c| c.gc.min_age = "0s".into());
+    let cd = t.blob("late", b"{}");
+    let ld = t.blob("late", b"late layer");
+    gc(&t);
+    let m = image_manifest((&cd, 2), &[(&ld, 10)], None);
+    t.manifest("late", "v1", OCI_MANIFEST, &m).expect(400, Some("MANIFEST_BLOB_UNKNOWN"));
+    t.req("POST", "/v1/gc/reconcile").send().expect(200, None);
+    let admin = mcr::policy::Principal {
+        subject: "local:1".into(),
+        username: "admin".into(),
+        roles: vec!["admin".into()],
+        account_type: mcr::policy::AccountType::Human,
+    };
+    let ctx = mcr::app::Ctx { app: &t.app, actor: mcr::model::Actor::User(admin), req_id: "t", peer: None };
+    let rows = mcr::service::audit::query(&ctx, &mcr::db::audit::Filter { limit: 100, ..Default::default() })
+        .unwrap();
+    let types: Vec<&str> = rows
+        .iter()
+        .map(|r| r.event_type.as_str())
+        .filter(|t| t.contains("gc") || t.contains("reconcile"))
+        .collect();
+    assert_eq!(types, ["gc_started", "gc_completed", "reconcile_completed"]);
+    let done = rows.iter().find(|r| r.event_type == "gc_completed").unwrap();
+    assert_eq!(done.actor.as_deref(), Some("admin"));
+    assert!(done.detail.contains("\"blobs_removed\":2"), "{}", done.detail);
+}
+
+#[test]
+fn scheduled_collections_run_on_the_gc_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start_with(
+        &dir.path().join("data"),
+        &[],
+        &[("MCR_GC_INTERVAL", "1s"), ("MCR_GC_MIN_AGE", "0s")],
+    );
+    let g = b"scheduled garbage";
+    assert_eq!(srv.http("POST", &format!("/v2/s/blobs/uploads/?digest={}", sha256(g)), &[], g).status, 201);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let st = srv.http("GET", "/v1/gc/status", &[], b"").json();
+        if st["last"]["blobs_removed"].as_u64().unwrap_or(0) >= 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no scheduled run: {st}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(srv.http("HEAD", &format!("/v2/s/blobs/{}", sha256(g)), &[], b"").status, 404);
+    assert!(srv.log().contains("gc started") && srv.log().contains("actor=scheduler"), "{}", srv.log());
+}
