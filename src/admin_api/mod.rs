@@ -4,22 +4,72 @@
 //! Invariant: handlers call `service` only; every error is
 //! `{"error":{"code","message","request_id"}}` from one exhaustive mapping.
 
+mod openapi;
+mod routes;
+
 use crate::app::{App, Ctx};
 use crate::error::{Error, What};
 use crate::http::{Request, Response};
 use crate::model::Actor;
 use crate::service;
 
+/// Every route: method, path template, summary, whether admin is needed.
+/// The OpenAPI document is generated from this table and a test checks it
+/// against the dispatcher.
+pub const ROUTES: &[(&str, &str, &str, Access)] = &[
+    ("GET", "/v1/health", "Liveness; no authentication", Access::Public),
+    ("GET", "/v1/openapi.json", "This document; no authentication", Access::Public),
+    ("GET", "/v1/status", "Version, uptime, counts, storage, GC state", Access::User),
+    ("GET", "/v1/repositories", "Repositories with tag counts and sizes (n, last)", Access::Admin),
+    ("GET", "/v1/repositories/{name}", "One repository with its tags", Access::Admin),
+    ("DELETE", "/v1/repositories/{name}", "Delete a repository (blobs go at the next GC)", Access::Admin),
+    ("DELETE", "/v1/repositories/{name}/tags/{tag}", "Delete a tag", Access::Admin),
+    (
+        "GET",
+        "/v1/repositories/{name}/manifests/{reference}",
+        "Manifest detail: layers, platforms, referrers",
+        Access::Admin,
+    ),
+    ("GET", "/v1/policy/rules", "List policy rules", Access::Admin),
+    ("POST", "/v1/policy/rules", "Create a policy rule", Access::Admin),
+    ("GET", "/v1/policy/rules/{id}", "Get a policy rule", Access::Admin),
+    ("PUT", "/v1/policy/rules/{id}", "Replace a policy rule", Access::Admin),
+    ("DELETE", "/v1/policy/rules/{id}", "Delete a policy rule", Access::Admin),
+    ("POST", "/v1/policy/rules/{id}/enable", "Enable a policy rule", Access::Admin),
+    ("POST", "/v1/policy/rules/{id}/disable", "Disable a policy rule", Access::Admin),
+    ("POST", "/v1/policy/evaluate", "Decide a request and name the deciding rules", Access::Admin),
+    ("GET", "/v1/audit", "Audit events (since, until, type, actor, repository, after, limit)", Access::Admin),
+    ("GET", "/v1/audit/verify", "Verify the audit hash chain", Access::Admin),
+    ("POST", "/v1/gc", "Start a garbage collection on the GC thread", Access::Admin),
+    ("GET", "/v1/gc/status", "Garbage collection status", Access::Admin),
+    ("POST", "/v1/gc/reconcile", "Reconcile files and rows; purge stale uploads", Access::Admin),
+    ("POST", "/v1/snapshot", "Consistent online copy of the metadata database", Access::Admin),
+    ("GET", "/v1/users", "Users of the local provider", Access::Admin),
+    ("POST", "/v1/users", "Create a user", Access::Admin),
+    ("POST", "/v1/users/{username}/password", "Set a user's password", Access::Admin),
+    ("POST", "/v1/users/{username}/disable", "Disable a user", Access::Admin),
+    ("POST", "/v1/users/{username}/enable", "Enable a user", Access::Admin),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    User,
+    Admin,
+}
+
+const BODY_LIMIT: u64 = 64 * 1024;
+
 pub fn handle(app: &App, req: &mut Request, req_id: &str) -> Response {
     let mut ctx = Ctx { app, actor: Actor::Anonymous, req_id, peer: req.remote_addr };
     let path = req.path().to_string();
     let method = req.method.clone();
-    // Health needs no credentials (R-AUTH-4).
-    if path == "/v1/health" {
-        return match method.as_str() {
-            "GET" | "HEAD" => Response::json(200, br#"{"status":"ok"}"#.to_vec()),
-            _ => error(&ctx, &Error::MethodNotAllowed),
-        };
+    // Health and the API description need no credentials (R-AUTH-4).
+    match (method.as_str(), path.as_str()) {
+        ("GET" | "HEAD", "/v1/health") => return Response::json(200, br#"{"status":"ok"}"#.to_vec()),
+        ("GET", "/v1/openapi.json") => return json(200, &openapi::document()),
+        (_, "/v1/health" | "/v1/openapi.json") => return error(&ctx, &Error::MethodNotAllowed),
+        _ => {}
     }
     if let Some(h) = req.header("Authorization") {
         match service::session::authenticate(&ctx, h) {
@@ -27,19 +77,28 @@ pub fn handle(app: &App, req: &mut Request, req_id: &str) -> Response {
             Err(e) => return error(&ctx, &e),
         }
     }
-    let result = match (method.as_str(), path.as_str()) {
-        (_, _) if matches!(ctx.actor, Actor::Anonymous) => Err(Error::Unauthenticated),
-        ("POST", "/v1/gc") => {
-            service::admin::gc_trigger(&ctx).map(|id| json(202, &serde_json::json!({ "run_id": id })))
-        }
-        ("GET", "/v1/gc/status") => service::admin::gc_status(&ctx).map(|s| json(200, &s)),
-        ("POST", "/v1/gc/reconcile") => service::admin::reconcile(&ctx).map(|r| json(200, &r)),
-        (_, "/v1/gc" | "/v1/gc/status" | "/v1/gc/reconcile") => Err(Error::MethodNotAllowed),
-        _ => Err(Error::NotFound(What::Route)),
+    let result = if matches!(ctx.actor, Actor::Anonymous) {
+        Err(Error::Unauthenticated)
+    } else {
+        routes::dispatch(&ctx, req, &method, &path)
     };
     let mut resp = result.unwrap_or_else(|e| error(&ctx, &e));
     resp.user = Some(ctx.actor.name().to_string());
     resp
+}
+
+/// Reads a JSON body of at most 64 KiB.
+fn body<T: serde::de::DeserializeOwned>(req: &mut Request) -> Result<T, Error> {
+    use std::io::Read as _;
+    let mut buf = Vec::new();
+    req.body
+        .take(BODY_LIMIT + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::BodyIncomplete(format!("request body: {e}")))?;
+    if buf.len() as u64 > BODY_LIMIT {
+        return Err(Error::BadRequest(format!("request body is larger than {BODY_LIMIT} bytes")));
+    }
+    serde_json::from_slice(&buf).map_err(|e| Error::BadRequest(format!("invalid JSON body: {e}")))
 }
 
 fn json<T: serde::Serialize>(status: u16, v: &T) -> Response {

@@ -68,6 +68,13 @@ enum Command {
     Audit(AuditCommand),
     /// Collect garbage in the data directory of a stopped server.
     Gc(ConfigArgs),
+    /// Replace the metadata database of a stopped server with a snapshot
+    /// (checked against its .sha256 and PRAGMA integrity_check), then reconcile.
+    Restore {
+        snapshot: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
     /// Remove crash leftovers and report missing files in the data
     /// directory of a stopped server.
     Reconcile(ConfigArgs),
@@ -177,6 +184,7 @@ fn run() -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
+        Command::Restore { snapshot, config } => restore(&snapshot, config.load()?),
         Command::Reconcile(config) => {
             let app = open_app(config.load()?)?;
             let report = svc(mcr::gc::reconcile(&app, CLI_ACTOR, true))?;
@@ -253,6 +261,42 @@ fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+fn restore(snapshot: &std::path::Path, config: Config) -> anyhow::Result<ExitCode> {
+    let bytes =
+        std::fs::read(snapshot).with_context(|| format!("cannot read snapshot {}", snapshot.display()))?;
+    let sum_file = snapshot.with_file_name(format!(
+        "{}.sha256",
+        snapshot.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    ));
+    if let Ok(sum) = std::fs::read_to_string(&sum_file) {
+        let want = sum.split_whitespace().next().unwrap_or("");
+        let got = mcr::model::Digest::of(mcr::model::Algorithm::Sha256, &bytes);
+        anyhow::ensure!(got.hex() == want, "snapshot {} does not match its checksum", snapshot.display());
+    }
+    {
+        let conn = mcr::db::Conn::open(snapshot).context("open snapshot")?;
+        let ok: String =
+            conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).context("check snapshot")?;
+        anyhow::ensure!(ok == "ok", "snapshot {} fails integrity_check: {ok}", snapshot.display());
+    }
+    let dir = &config.storage.data_dir;
+    std::fs::create_dir_all(dir).context("create data directory")?;
+    let db = dir.join("mcr.db");
+    let tmp = dir.join(".mcr.db.restoring");
+    std::fs::write(&tmp, &bytes).context("write restored database")?;
+    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).context("fsync restored database")?;
+    for side in ["mcr.db-wal", "mcr.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(side));
+    }
+    std::fs::rename(&tmp, &db).context("put restored database in place")?;
+    let app = open_app(config)?;
+    let report = svc(mcr::gc::reconcile(&app, CLI_ACTOR, true))?;
+    app.audit.close();
+    println!("restored {} into {}", snapshot.display(), db.display());
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The actor recorded for changes made with `mcr user` on the host.
 const CLI_ACTOR: &str = "mcr-cli";
 
@@ -325,6 +369,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         None
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
+    mcr::service::admin::mark_started(app.now());
     // Crash leftovers first: nothing is in flight yet.
     if let Err(e) = mcr::gc::reconcile(&app, "startup", true) {
         log::error!("startup reconcile failed err={e:#}");

@@ -5,6 +5,7 @@
 //! and the service decides what that means.  Every multi-row change runs in
 //! one `IMMEDIATE` transaction (`Db::write`).
 
+pub mod admin;
 pub mod audit;
 pub mod blobs;
 pub mod gc;

@@ -6,9 +6,11 @@
 
 mod digest;
 mod name;
+mod time;
 
 pub use digest::{to_hex, Algorithm, Digest, Hasher};
 pub use name::{Reference, RepoName, Tag};
+pub use time::rfc3339;
 
 /// Media types the registry treats specially.
 pub mod media {

@@ -117,8 +117,7 @@ pub fn set_password(app: &App, by: &str, username: &str, password: &Password) ->
     let hash = hash_password(password)?;
     let now = app.now();
     app.db.write(|tx| {
-        let u = db::users::by_name(tx, username)?
-            .ok_or_else(|| Error::BadRequest(format!("no user {username:?}")))?;
+        let u = db::users::by_name(tx, username)?.ok_or(Error::NotFound(crate::error::What::User))?;
         db::users::set_password(tx, username, &hash)?;
         db::users::delete_sessions(tx, u.id)?;
         record(tx, &user_event("user_passwd", by, username, serde_json::json!({})), now)
@@ -128,8 +127,7 @@ pub fn set_password(app: &App, by: &str, username: &str, password: &Password) ->
 pub fn set_disabled(app: &App, by: &str, username: &str, disabled: bool) -> Result<()> {
     let now = app.now();
     app.db.write(|tx| {
-        let u = db::users::by_name(tx, username)?
-            .ok_or_else(|| Error::BadRequest(format!("no user {username:?}")))?;
+        let u = db::users::by_name(tx, username)?.ok_or(Error::NotFound(crate::error::What::User))?;
         db::users::set_disabled(tx, username, disabled)?;
         db::users::delete_sessions(tx, u.id)?;
         let t = if disabled { "user_disable" } else { "user_enable" };

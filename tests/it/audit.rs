@@ -149,7 +149,7 @@ fn real_server_logs_and_db_hold_no_secrets_and_cli_verifies() {
     assert!(list.contains("robot") && list.contains("system") && list.contains("admin"), "{list}");
     let out =
         Command::new(mcr).args(["user", "disable", "nobody", "--data-dir"]).arg(&data).output().unwrap();
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no user"));
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("user not found"));
 
     // A session: token, pushes, pulls, a denial, failed logins.
     let r = srv.http("GET", "/v2/token", &[], b"");

@@ -1,5 +1,6 @@
 //! The one integration-test binary (one link on two cores).
 
+mod admin_api;
 mod api;
 mod audit;
 mod auth;

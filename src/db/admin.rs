@@ -1,0 +1,121 @@
+//! Queries of the admin API: repository summaries, counts, tag listings.
+
+use super::{optional, Sql};
+use crate::error::Result;
+use rusqlite::{params, Connection};
+
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct RepoSummary {
+    pub name: String,
+    pub tags: i64,
+    pub manifests: i64,
+    /// Blobs the repository may serve plus its manifests, in bytes.
+    pub size_bytes: i64,
+    pub created_at: i64,
+}
+
+const SUMMARY: &str = "SELECT r.name,
+        (SELECT count(*) FROM tags t WHERE t.repo_id = r.id),
+        (SELECT count(*) FROM manifests m WHERE m.repo_id = r.id),
+        (SELECT coalesce(sum(b.size), 0) FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
+          WHERE rb.repo_id = r.id)
+        + (SELECT coalesce(sum(m.size), 0) FROM manifests m WHERE m.repo_id = r.id),
+        r.created_at
+     FROM repositories r";
+
+fn summary(r: &rusqlite::Row) -> rusqlite::Result<RepoSummary> {
+    Ok(RepoSummary {
+        name: r.get(0)?,
+        tags: r.get(1)?,
+        manifests: r.get(2)?,
+        size_bytes: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
+pub fn list(c: &Connection, last: &str, limit: usize) -> Result<Vec<RepoSummary>> {
+    let mut s = c
+        .prepare_cached(&format!("{SUMMARY} WHERE r.name > ?1 ORDER BY r.name LIMIT ?2"))
+        .sql("prepare repository list")?;
+    let rows = s.query_map(params![last, limit as i64], summary).sql("list repositories")?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().sql("read repositories")
+}
+
+pub fn get(c: &Connection, name: &str) -> Result<Option<RepoSummary>> {
+    optional(
+        c.prepare_cached(&format!("{SUMMARY} WHERE r.name = ?1"))
+            .and_then(|mut s| s.query_row([name], summary)),
+        "look up repository summary",
+    )
+}
+
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct TagInfo {
+    pub name: String,
+    pub digest: String,
+    pub media_type: String,
+    pub updated_at: i64,
+}
+
+pub fn tags(c: &Connection, repo_id: i64) -> Result<Vec<TagInfo>> {
+    let mut s = c
+        .prepare_cached(
+            "SELECT t.name, m.digest, m.media_type, t.updated_at FROM tags t JOIN manifests m ON m.id = t.manifest_id
+             WHERE t.repo_id = ?1 ORDER BY t.name",
+        )
+        .sql("prepare tags")?;
+    let rows = s
+        .query_map([repo_id], |r| {
+            Ok(TagInfo { name: r.get(0)?, digest: r.get(1)?, media_type: r.get(2)?, updated_at: r.get(3)? })
+        })
+        .sql("query tags")?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().sql("read tags")
+}
+
+/// Tag names pointing at a manifest.
+pub fn tags_of(c: &Connection, manifest_id: i64) -> Result<Vec<String>> {
+    let mut s = c
+        .prepare_cached("SELECT name FROM tags WHERE manifest_id = ?1 ORDER BY name")
+        .sql("prepare tags_of")?;
+    let rows = s.query_map([manifest_id], |r| r.get(0)).sql("query tags_of")?;
+    rows.collect::<rusqlite::Result<Vec<String>>>().sql("read tags_of")
+}
+
+pub fn delete_repository(c: &Connection, repo_id: i64) -> Result<()> {
+    c.execute("DELETE FROM repositories WHERE id = ?1", [repo_id]).sql("delete repository")?;
+    Ok(())
+}
+
+pub fn delete_tag(c: &Connection, repo_id: i64, name: &str) -> Result<Option<String>> {
+    let digest: Option<String> = optional(
+        c.prepare_cached(
+            "SELECT m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repo_id = ?1 AND t.name = ?2",
+        )
+        .and_then(|mut s| s.query_row(params![repo_id, name], |r| r.get(0))),
+        "look up tag",
+    )?;
+    if digest.is_some() {
+        c.execute("DELETE FROM tags WHERE repo_id = ?1 AND name = ?2", params![repo_id, name])
+            .sql("delete tag")?;
+    }
+    Ok(digest)
+}
+
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Default)]
+pub struct Counts {
+    pub repositories: i64,
+    pub manifests: i64,
+    pub tags: i64,
+    pub blobs: i64,
+    pub storage_bytes: i64,
+}
+
+pub fn counts(c: &Connection) -> Result<Counts> {
+    c.query_row(
+        "SELECT (SELECT count(*) FROM repositories), (SELECT count(*) FROM manifests), (SELECT count(*) FROM tags),
+                (SELECT count(*) FROM blobs), (SELECT coalesce(sum(size), 0) FROM blobs)",
+        [],
+        |r| Ok(Counts { repositories: r.get(0)?, manifests: r.get(1)?, tags: r.get(2)?, blobs: r.get(3)?, storage_bytes: r.get(4)? }),
+    )
+    .sql("count")
+}
