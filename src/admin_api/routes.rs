@@ -4,11 +4,11 @@
 
 use super::{body, json, Error};
 use crate::app::Ctx;
-use crate::db::audit::Filter;
 use crate::error::What;
 use crate::http::{Request, Response};
 use crate::model::{Action, Reference, Tag};
 use crate::policy::{AccountType, Principal, Rule};
+use crate::service::audit::Filter;
 use crate::service::{self, parse_repo};
 use serde::Deserialize;
 

@@ -13,6 +13,7 @@ pub mod manifests;
 mod migrate;
 pub mod policy;
 pub mod repos;
+pub mod snapshot;
 pub mod tags;
 pub mod uploads;
 pub mod users;

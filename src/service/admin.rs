@@ -229,16 +229,7 @@ pub fn take_snapshot(app: &crate::app::App) -> Result<Snapshot> {
     let name = format!("mcr-{}-{seq}.db", crate::model::rfc3339(now).replace(':', ""));
     let path = dir.join(&name);
     let tmp = dir.join(format!(".{name}.partial"));
-    app.db.read(|src| {
-        let mut dst = rusqlite::Connection::open(&tmp).context("create snapshot file")?;
-        let backup = rusqlite::backup::Backup::new(src, &mut dst).context("start backup")?;
-        // One step copies every page under one read transaction: a
-        // consistent snapshot even while writers go on.
-        backup.step(-1).context("copy pages")?;
-        drop(backup);
-        dst.execute_batch("PRAGMA journal_mode = DELETE;").context("finish snapshot")?;
-        Ok(())
-    })?;
+    db::snapshot::backup_to(&app.db, &tmp)?;
     std::fs::File::open(&tmp).and_then(|f| f.sync_all()).context("fsync snapshot")?;
     std::fs::rename(&tmp, &path).context("rename snapshot into place")?;
     let bytes = std::fs::read(&path).context("read snapshot")?;

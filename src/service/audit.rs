@@ -2,7 +2,8 @@
 
 use crate::app::Ctx;
 use crate::audit::{self, Verification};
-use crate::db::{self, audit::AuditRow, audit::Filter};
+pub use crate::db::audit::Filter;
+use crate::db::{self, audit::AuditRow};
 use crate::error::{Error, Result};
 
 pub const MAX_LIMIT: usize = 1000;

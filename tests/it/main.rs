@@ -10,4 +10,5 @@ mod mcias;
 mod server;
 mod skopeo;
 mod support;
+mod tidy;
 mod tls;
