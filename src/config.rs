@@ -120,6 +120,10 @@ pub struct Server {
     pub tls_cert: String,
     /// PEM private key matching `tls_cert`.
     pub tls_key: String,
+    /// A request head must arrive whole within this of its first byte.
+    pub header_timeout: String,
+    /// Silence allowed between requests and inside a request body.
+    pub idle_timeout: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -151,6 +155,8 @@ impl Default for Server {
             workers: 32,
             tls_cert: String::new(),
             tls_key: String::new(),
+            header_timeout: "30s".into(),
+            idle_timeout: "120s".into(),
         }
     }
 }
@@ -250,6 +256,15 @@ impl Config {
             "mcias" => bail!("auth.mcias_url must be an https:// URL when auth.provider is \"mcias\""),
             other => bail!("auth.provider {other:?} is not supported (use \"local\" or \"mcias\")"),
         }
+        for (v, name) in [
+            (&self.server.header_timeout, "server.header_timeout"),
+            (&self.server.idle_timeout, "server.idle_timeout"),
+        ] {
+            let secs = parse_duration(v).context(name)?;
+            if secs == 0 {
+                bail!("{name} must be at least 1s");
+            }
+        }
         parse_duration(&self.gc.interval).context("gc.interval")?;
         parse_duration(&self.gc.min_age).context("gc.min_age")?;
         parse_duration(&self.uploads.ttl).context("uploads.ttl")?;
@@ -261,6 +276,14 @@ impl Config {
             bail!("storage.data_dir must not be empty");
         }
         Ok(())
+    }
+
+    pub fn http_limits(&self) -> crate::http::Limits {
+        let secs = |s: &str, d| std::time::Duration::from_secs(parse_duration(s).unwrap_or(d));
+        crate::http::Limits {
+            head: secs(&self.server.header_timeout, 30),
+            idle: secs(&self.server.idle_timeout, 120),
+        }
     }
 
     pub fn gc_interval_secs(&self) -> u64 {

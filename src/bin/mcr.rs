@@ -375,7 +375,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         log::error!("startup reconcile failed err={e:#}");
     }
     let mut gc = mcr::gc::scheduler::Scheduler::start(app.clone()).context("start gc thread")?;
-    let http = HttpServer::start(app.clone(), addr, workers, tls)?;
+    let http = HttpServer::start(app.clone(), addr, workers, tls, app.config.http_limits())?;
     log::info!(
         "listening {scheme}={} data_dir={} version={}",
         http.addr(),

@@ -22,8 +22,18 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// How long a connection may stay silent before it is closed.
-const IDLE: Duration = Duration::from_secs(300);
+use super::framing::{Framer, Refusal};
+use std::time::Instant;
+
+/// Time limits of a connection (from `[server] header_timeout`,
+/// `idle_timeout`).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// A request head must arrive whole within this of its first byte.
+    pub head: Duration,
+    /// Silence allowed between requests and inside a body.
+    pub idle: Duration,
+}
 /// How long a new connection has to send its first byte.
 const FIRST_BYTE: Duration = Duration::from_secs(30);
 /// Relay buffers start small (most exchanges are small) and grow once a
@@ -56,6 +66,7 @@ impl Edge {
         peers: PeerMap,
         max_conns: usize,
         tls: Option<Arc<rustls::ServerConfig>>,
+        limits: Limits,
     ) -> io::Result<Edge> {
         let listener = TcpListener::bind(listen)?;
         let addr = listener.local_addr()?;
@@ -83,7 +94,7 @@ impl Edge {
                 live.fetch_add(1, Ordering::SeqCst);
                 let (peers, live, tls) = (peers.clone(), live.clone(), tls.clone());
                 let spawned = std::thread::Builder::new().name("http-relay".into()).spawn(move || {
-                    if let Err(e) = relay(client, backend, &peers, tls) {
+                    if let Err(e) = relay(client, backend, &peers, tls, limits) {
                         log::debug!("relay ended err={e}");
                     }
                     live.fetch_sub(1, Ordering::SeqCst);
@@ -134,6 +145,7 @@ fn relay(
     backend: SocketAddr,
     peers: &PeerMap,
     tls: Option<Arc<rustls::ServerConfig>>,
+    limits: Limits,
 ) -> io::Result<()> {
     let peer = client.peer_addr()?;
     client.set_nodelay(true)?;
@@ -155,14 +167,13 @@ fn relay(
         (Some(config), true) => Some(handshake(&client, config, peer)?),
         (None, false) => None,
     };
-    client.set_read_timeout(Some(IDLE))?;
     let up = TcpStream::connect(backend)?;
     up.set_nodelay(true)?;
     let port = up.local_addr()?.port();
     peers.0.lock().insert(port, peer);
     let result = match conn {
-        Some(conn) => pump_tls(client, conn, up),
-        None => pump_both(client, up),
+        Some(conn) => pump_tls(client, conn, up, limits),
+        None => pump_both(client, up, limits),
     };
     peers.0.lock().remove(&port);
     result
@@ -202,7 +213,12 @@ impl Tls {
     }
 }
 
-fn pump_tls(client: TcpStream, conn: rustls::ServerConnection, up: TcpStream) -> io::Result<()> {
+fn pump_tls(
+    client: TcpStream,
+    conn: rustls::ServerConnection,
+    up: TcpStream,
+    limits: Limits,
+) -> io::Result<()> {
     let mut c_read = client.try_clone()?;
     let tls = Arc::new(Mutex::new(Tls { conn, sock: client }));
     let (mut u_read, mut u_write) = (up.try_clone()?, up);
@@ -215,25 +231,51 @@ fn pump_tls(client: TcpStream, conn: rustls::ServerConnection, up: TcpStream) ->
         let _ = t.sock.shutdown(Shutdown::Write);
         r
     })?;
-    let r = pump_from_tls(&mut c_read, &tls, &mut u_write);
+    let r = pump_from_tls(&mut c_read, &tls, &mut u_write, limits);
+    if let Ok(Ending::Refused(status, msg)) = &r {
+        // Answer first, under the session lock, then close both sides.
+        {
+            let mut t = tls.lock();
+            let _ = t.conn.writer().write_all(&error_response(*status, msg));
+            t.conn.send_close_notify();
+            let _ = t.flush();
+            let _ = t.sock.shutdown(Shutdown::Both);
+        }
+        let _ = u_write.shutdown(Shutdown::Both);
+        let _ = down.join();
+        return Ok(());
+    }
     let _ = u_write.shutdown(Shutdown::Write);
     let _ = down.join();
-    r
+    r.map(|_| ())
 }
 
-/// Client (TLS) → backend (plain).
-fn pump_from_tls(from: &mut TcpStream, tls: &Mutex<Tls>, to: &mut TcpStream) -> io::Result<()> {
+/// Client (TLS) → backend (plain), paced by the request framer.
+fn pump_from_tls(
+    from: &mut TcpStream,
+    tls: &Mutex<Tls>,
+    to: &mut TcpStream,
+    limits: Limits,
+) -> io::Result<Ending> {
     let mut buf = vec![0u8; RELAY_BUF_START];
     let mut plain = Vec::new();
+    let mut pacing = Pacing::new(limits);
     // Application data may have arrived with the handshake's last flight.
     let mut closed = drain_plaintext(&mut tls.lock().conn, &mut plain)?;
+    if let Err(end) = pacing.feed(&plain) {
+        return Ok(end);
+    }
     to.write_all(&plain)?;
     plain.clear();
     while !closed {
+        from.set_read_timeout(Some(pacing.timeout()))?;
         let n = match from.read(&mut buf) {
-            Ok(0) => return Ok(()),
+            Ok(0) => return Ok(Ending::Closed),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                return Ok(pacing.on_timeout())
+            }
             Err(e) => return Err(e),
         };
         {
@@ -249,13 +291,16 @@ fn pump_from_tls(from: &mut TcpStream, tls: &Mutex<Tls>, to: &mut TcpStream) -> 
             }
             t.flush()?;
         }
+        if let Err(end) = pacing.feed(&plain) {
+            return Ok(end);
+        }
         to.write_all(&plain)?;
         plain.clear();
         if n == buf.len() && buf.len() < RELAY_BUF_MAX {
             buf = vec![0u8; RELAY_BUF_MAX];
         }
     }
-    Ok(())
+    Ok(Ending::Closed)
 }
 
 /// Moves decrypted bytes into `plain`; true once the client sent close_notify.
@@ -295,17 +340,116 @@ fn pump_to_tls(from: &mut TcpStream, tls: &Mutex<Tls>) -> io::Result<()> {
 
 /// Copies client → backend on this thread and backend → client on another,
 /// half-closing each direction as it ends.
-fn pump_both(client: TcpStream, up: TcpStream) -> io::Result<()> {
+fn pump_both(client: TcpStream, up: TcpStream, limits: Limits) -> io::Result<()> {
+    let c_err = client.try_clone()?;
     let (mut c_read, mut c_write) = (client.try_clone()?, client);
     let (mut u_read, mut u_write) = (up.try_clone()?, up);
     let down = std::thread::Builder::new().name("http-relay-down".into()).spawn(move || {
         let _ = pump(&mut u_read, &mut c_write);
         let _ = c_write.shutdown(Shutdown::Write);
     })?;
-    let r = pump(&mut c_read, &mut u_write);
+    let r = pump_requests(&mut c_read, &mut u_write, limits);
+    if let Ok(Ending::Refused(status, msg)) = &r {
+        // Answer first (nothing else is in flight while a head is refused),
+        // then close both sides.
+        let mut c = c_err;
+        let _ = c.write_all(&error_response(*status, msg));
+        let _ = c.shutdown(Shutdown::Both);
+        let _ = u_write.shutdown(Shutdown::Both);
+        let _ = down.join();
+        return Ok(());
+    }
     let _ = u_write.shutdown(Shutdown::Write);
     let _ = down.join();
-    r
+    r.map(|_| ())
+}
+
+/// How the client → backend direction ended.
+enum Ending {
+    Closed,
+    Refused(u16, &'static str),
+}
+
+/// Per-connection pacing: the framer says where requests start and end;
+/// a head must arrive within `limits.head` of its first byte, and silence
+/// between requests or inside a body may last `limits.idle`.
+struct Pacing {
+    framer: Framer,
+    limits: Limits,
+    head_started_at: Option<Instant>,
+}
+
+impl Pacing {
+    fn new(limits: Limits) -> Pacing {
+        Pacing { framer: Framer::default(), limits, head_started_at: None }
+    }
+
+    fn timeout(&self) -> Duration {
+        match self.head_started_at {
+            Some(t) => self.limits.head.saturating_sub(t.elapsed()).max(Duration::from_millis(1)),
+            None => self.limits.idle,
+        }
+    }
+
+    fn feed(&mut self, data: &[u8]) -> Result<(), Ending> {
+        self.framer.feed(data).map_err(|r| match r {
+            Refusal::HeadTooLarge => Ending::Refused(431, "request head larger than 64 KiB"),
+            Refusal::Malformed(why) => Ending::Refused(400, why),
+        })?;
+        if !self.framer.head_started() {
+            self.head_started_at = None;
+        } else if self.head_started_at.is_none() {
+            self.head_started_at = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    fn on_timeout(&self) -> Ending {
+        if self.framer.head_started() {
+            Ending::Refused(408, "request head not received in time")
+        } else {
+            Ending::Closed
+        }
+    }
+}
+
+/// Client → backend (plain), paced by the request framer.
+fn pump_requests(from: &mut TcpStream, to: &mut TcpStream, limits: Limits) -> io::Result<Ending> {
+    let mut buf = vec![0u8; RELAY_BUF_START];
+    let mut pacing = Pacing::new(limits);
+    loop {
+        from.set_read_timeout(Some(pacing.timeout()))?;
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(Ending::Closed),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                return Ok(pacing.on_timeout())
+            }
+            Err(e) => return Err(e),
+        };
+        if let Err(end) = pacing.feed(&buf[..n]) {
+            return Ok(end);
+        }
+        to.write_all(&buf[..n])?;
+        if n == buf.len() && buf.len() < RELAY_BUF_MAX {
+            buf = vec![0u8; RELAY_BUF_MAX];
+        }
+    }
+}
+
+fn error_response(status: u16, msg: &str) -> Vec<u8> {
+    let reason = match status {
+        408 => "Request Timeout",
+        431 => "Request Header Fields Too Large",
+        _ => "Bad Request",
+    };
+    let body = format!("{{\"error\":{{\"code\":\"BAD_REQUEST\",\"message\":\"{msg}\"}}}}");
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 fn pump(from: &mut TcpStream, to: &mut TcpStream) -> io::Result<()> {

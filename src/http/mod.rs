@@ -6,9 +6,11 @@
 //! JSON 500 with the request id, and never takes a worker down.
 
 mod edge;
+mod framing;
 mod server;
 pub mod tls;
 
+pub use edge::Limits;
 pub use server::HttpServer;
 
 use crate::app::App;

@@ -34,6 +34,7 @@ impl HttpServer {
         addr: SocketAddr,
         workers: usize,
         tls: Option<Arc<rustls::ServerConfig>>,
+        limits: super::edge::Limits,
     ) -> anyhow::Result<HttpServer> {
         let server = tiny_http::Server::http("127.0.0.1:0")
             .map_err(|e| anyhow::anyhow!("{e}"))
@@ -41,7 +42,7 @@ impl HttpServer {
         let backend = server.server_addr().to_ip().context("backend has no IP address")?;
         let server = Arc::new(server);
         let peers = PeerMap::default();
-        let edge = Edge::start(addr, backend, peers.clone(), workers * 16, tls)
+        let edge = Edge::start(addr, backend, peers.clone(), workers * 16, tls, limits)
             .with_context(|| format!("cannot listen on {addr}"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let workers = (0..workers)

@@ -30,6 +30,9 @@ fn scripted_session_is_recorded_in_order_and_the_chain_holds() {
     t.req("POST", "/v2/app/blobs/uploads/").auth(&ci).send().expect(403, None); // denied
     t.req("GET", "/v2/").auth(&basic("ci", "wrong-pass")).send().expect(401, None); // failed login
     let tok = t.req("GET", "/v2/token").auth(&ci).send().json()["token"].as_str().unwrap().to_string(); // login
+                                                                                                        // Queued events (reads, refusals) are written by the audit thread; wait
+                                                                                                        // for them so the next, transactional event comes after them.
+    t.app.audit.flush();
     let rule = t.rule(r#"{"effect":"allow","actions":["push"],"usernames":["ci"]}"#); // policy_create
     mcr::service::policy::delete(&admin_ctx(&t), rule.id).unwrap(); // policy_delete
     let (_, d2) = t.image("app", "v1", 2); // push + tag_update

@@ -316,3 +316,51 @@ fn the_readme_configuration_example_is_valid() {
     let defaults = mcr().args(["config", "show"]).output().unwrap();
     assert_eq!(shown.stdout, defaults.stdout, "the README example lists the defaults");
 }
+
+#[test]
+fn slow_oversized_and_ambiguous_request_heads_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start_with(&dir.path().join("data"), &[], &[("MCR_SERVER_HEADER_TIMEOUT", "1s")]);
+    let exchange = |first: &[u8], pause_ms: u64, rest: &[u8]| {
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(first).unwrap();
+        std::thread::sleep(Duration::from_millis(pause_ms));
+        let _ = s.write_all(rest);
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    };
+    // Slowloris: half a head, then silence past the header timeout.
+    let started = std::time::Instant::now();
+    let text = exchange(b"GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Slow: 1", 1500, b"");
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A head larger than 64 KiB.
+    let mut big = b"GET /v2/ HTTP/1.1\r\nX-Big: ".to_vec();
+    big.extend(std::iter::repeat_n(b'a', 70_000));
+    let text = exchange(&big, 0, b"\r\n\r\n");
+    assert!(text.starts_with("HTTP/1.1 431"), "{}", &text[..text.len().min(200)]);
+    // Ambiguous framing: request smuggling shapes.
+    let text = exchange(b"POST /v2/a/blobs/uploads/ HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 0, b"");
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    // A client that keeps sending, slowly but within the limit, is served;
+    // and keep-alive carries several requests.
+    let auth = srv.admin_auth();
+    let req = format!("GET /v2/ HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\r\n");
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for _ in 0..3 {
+        s.write_all(req.as_bytes()).unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 200"));
+        let mut body = [0u8; 2];
+        s.read_exact(&mut body).unwrap();
+    }
+    assert_eq!(srv.http("GET", "/v2/", &[], b"").status, 200, "still healthy");
+}
