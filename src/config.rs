@@ -114,6 +114,8 @@ pub fn parse_duration(s: &str) -> Result<u64> {
 pub struct Server {
     /// Address of the HTTP listener (`/v2`); port 0 picks a free port.
     pub listen: String,
+    /// Address of the gRPC listener; port 0 picks a free port.
+    pub grpc_listen: String,
     /// Worker threads serving requests; an upload holds one for its duration.
     pub workers: usize,
     /// PEM certificate chain for HTTPS (TLS 1.3 only); empty for plain HTTP.
@@ -152,6 +154,7 @@ impl Default for Server {
     fn default() -> Self {
         Server {
             listen: "127.0.0.1:5000".into(),
+            grpc_listen: "127.0.0.1:5001".into(),
             workers: 32,
             tls_cert: String::new(),
             tls_key: String::new(),
@@ -183,6 +186,7 @@ impl Default for Log {
 #[derive(Default, Debug, Clone)]
 pub struct Overrides {
     pub listen: Option<String>,
+    pub grpc_listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
@@ -211,6 +215,9 @@ impl Config {
         if let Some(l) = &flags.listen {
             config.server.listen = l.clone();
         }
+        if let Some(g) = &flags.grpc_listen {
+            config.server.grpc_listen = g.clone();
+        }
         if let Some(d) = &flags.data_dir {
             config.storage.data_dir = d.clone();
         }
@@ -224,6 +231,12 @@ impl Config {
         Ok(config)
     }
 
+    pub fn grpc_addr(&self) -> Result<SocketAddr> {
+        self.server.grpc_listen.parse().with_context(|| {
+            format!("server.grpc_listen {:?} is not an address like 127.0.0.1:5001", self.server.grpc_listen)
+        })
+    }
+
     pub fn listen_addr(&self) -> Result<SocketAddr> {
         self.server.listen.parse().with_context(|| {
             format!("server.listen {:?} is not an address like 127.0.0.1:5000", self.server.listen)
@@ -234,6 +247,13 @@ impl Config {
         let addr = self.listen_addr()?;
         if self.server.tls_cert.is_empty() != self.server.tls_key.is_empty() {
             bail!("server.tls_cert and server.tls_key must be set together");
+        }
+        let grpc = self.grpc_addr()?;
+        if !self.tls_enabled() && !grpc.ip().is_loopback() {
+            bail!(
+                "refusing to serve plain gRPC on non-loopback address {grpc}: \
+                 configure TLS (--tls-cert/--tls-key); plain gRPC is allowed on loopback only"
+            );
         }
         if !self.tls_enabled() && !addr.ip().is_loopback() {
             bail!(

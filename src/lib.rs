@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod gc;
+pub mod grpc;
 pub mod http;
 pub mod model;
 pub mod oci;

@@ -29,6 +29,9 @@ struct ConfigArgs {
     /// Address of the HTTP listener, e.g. 127.0.0.1:5000 (port 0 picks one).
     #[arg(long)]
     listen: Option<String>,
+    /// Address of the gRPC listener, e.g. 127.0.0.1:5001 (port 0 picks one).
+    #[arg(long)]
+    grpc_listen: Option<String>,
     /// Directory for blobs and the metadata database.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -44,6 +47,7 @@ impl ConfigArgs {
     fn load(&self) -> anyhow::Result<Config> {
         let flags = Overrides {
             listen: self.listen.clone(),
+            grpc_listen: self.grpc_listen.clone(),
             data_dir: self.data_dir.clone(),
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
@@ -375,10 +379,19 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         log::error!("startup reconcile failed err={e:#}");
     }
     let mut gc = mcr::gc::scheduler::Scheduler::start(app.clone()).context("start gc thread")?;
+    let grpc_tls = if app.config.tls_enabled() {
+        let c = &app.config.server;
+        Some(mcr::http::tls::grpc_server_config(c.tls_cert.as_ref(), c.tls_key.as_ref())?)
+    } else {
+        None
+    };
+    let grpc_addr = app.config.grpc_addr()?;
+    let grpc = mcr::grpc::GrpcServer::start(app.clone(), grpc_addr, grpc_tls, app.config.http_limits())?;
     let http = HttpServer::start(app.clone(), addr, workers, tls, app.config.http_limits())?;
     log::info!(
-        "listening {scheme}={} data_dir={} version={}",
+        "listening {scheme}={} grpc={} data_dir={} version={}",
         http.addr(),
+        grpc.addr(),
         data_dir.display(),
         env!("CARGO_PKG_VERSION")
     );
@@ -387,6 +400,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
     }
     log::info!("shutting down: finishing in-flight requests");
     http.shutdown();
+    grpc.shutdown();
     gc.stop();
     app.audit.close();
     log::info!("stopped");

@@ -68,6 +68,28 @@ impl Edge {
         tls: Option<Arc<rustls::ServerConfig>>,
         limits: Limits,
     ) -> io::Result<Edge> {
+        Self::start_with(listen, backend, peers, max_conns, tls, Some(limits))
+    }
+
+    /// An edge that relays bytes without HTTP/1.1 framing or time limits
+    /// (HTTP/2 for gRPC: long-lived streams, its own framing).
+    pub fn start_raw(
+        listen: SocketAddr,
+        backend: SocketAddr,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        _limits: Limits,
+    ) -> io::Result<Edge> {
+        Self::start_with(listen, backend, PeerMap::default(), 4096, tls, None)
+    }
+
+    fn start_with(
+        listen: SocketAddr,
+        backend: SocketAddr,
+        peers: PeerMap,
+        max_conns: usize,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        limits: Option<Limits>,
+    ) -> io::Result<Edge> {
         let listener = TcpListener::bind(listen)?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -145,7 +167,7 @@ fn relay(
     backend: SocketAddr,
     peers: &PeerMap,
     tls: Option<Arc<rustls::ServerConfig>>,
-    limits: Limits,
+    limits: Option<Limits>,
 ) -> io::Result<()> {
     let peer = client.peer_addr()?;
     client.set_nodelay(true)?;
@@ -217,7 +239,7 @@ fn pump_tls(
     client: TcpStream,
     conn: rustls::ServerConnection,
     up: TcpStream,
-    limits: Limits,
+    limits: Option<Limits>,
 ) -> io::Result<()> {
     let mut c_read = client.try_clone()?;
     let tls = Arc::new(Mutex::new(Tls { conn, sock: client }));
@@ -255,7 +277,7 @@ fn pump_from_tls(
     from: &mut TcpStream,
     tls: &Mutex<Tls>,
     to: &mut TcpStream,
-    limits: Limits,
+    limits: Option<Limits>,
 ) -> io::Result<Ending> {
     let mut buf = vec![0u8; RELAY_BUF_START];
     let mut plain = Vec::new();
@@ -268,7 +290,7 @@ fn pump_from_tls(
     to.write_all(&plain)?;
     plain.clear();
     while !closed {
-        from.set_read_timeout(Some(pacing.timeout()))?;
+        from.set_read_timeout(pacing.timeout())?;
         let n = match from.read(&mut buf) {
             Ok(0) => return Ok(Ending::Closed),
             Ok(n) => n,
@@ -340,7 +362,7 @@ fn pump_to_tls(from: &mut TcpStream, tls: &Mutex<Tls>) -> io::Result<()> {
 
 /// Copies client → backend on this thread and backend → client on another,
 /// half-closing each direction as it ends.
-fn pump_both(client: TcpStream, up: TcpStream, limits: Limits) -> io::Result<()> {
+fn pump_both(client: TcpStream, up: TcpStream, limits: Option<Limits>) -> io::Result<()> {
     let c_err = client.try_clone()?;
     let (mut c_read, mut c_write) = (client.try_clone()?, client);
     let (mut u_read, mut u_write) = (up.try_clone()?, up);
@@ -373,25 +395,30 @@ enum Ending {
 /// Per-connection pacing: the framer says where requests start and end;
 /// a head must arrive within `limits.head` of its first byte, and silence
 /// between requests or inside a body may last `limits.idle`.
+/// Without limits (raw mode) it neither frames nor times out.
 struct Pacing {
     framer: Framer,
-    limits: Limits,
+    limits: Option<Limits>,
     head_started_at: Option<Instant>,
 }
 
 impl Pacing {
-    fn new(limits: Limits) -> Pacing {
+    fn new(limits: Option<Limits>) -> Pacing {
         Pacing { framer: Framer::default(), limits, head_started_at: None }
     }
 
-    fn timeout(&self) -> Duration {
-        match self.head_started_at {
-            Some(t) => self.limits.head.saturating_sub(t.elapsed()).max(Duration::from_millis(1)),
-            None => self.limits.idle,
-        }
+    fn timeout(&self) -> Option<Duration> {
+        let limits = self.limits?;
+        Some(match self.head_started_at {
+            Some(t) => limits.head.saturating_sub(t.elapsed()).max(Duration::from_millis(1)),
+            None => limits.idle,
+        })
     }
 
     fn feed(&mut self, data: &[u8]) -> Result<(), Ending> {
+        if self.limits.is_none() {
+            return Ok(());
+        }
         self.framer.feed(data).map_err(|r| match r {
             Refusal::HeadTooLarge => Ending::Refused(431, "request head larger than 64 KiB"),
             Refusal::Malformed(why) => Ending::Refused(400, why),
@@ -414,11 +441,11 @@ impl Pacing {
 }
 
 /// Client → backend (plain), paced by the request framer.
-fn pump_requests(from: &mut TcpStream, to: &mut TcpStream, limits: Limits) -> io::Result<Ending> {
+fn pump_requests(from: &mut TcpStream, to: &mut TcpStream, limits: Option<Limits>) -> io::Result<Ending> {
     let mut buf = vec![0u8; RELAY_BUF_START];
     let mut pacing = Pacing::new(limits);
     loop {
-        from.set_read_timeout(Some(pacing.timeout()))?;
+        from.set_read_timeout(pacing.timeout())?;
         let n = match from.read(&mut buf) {
             Ok(0) => return Ok(Ending::Closed),
             Ok(n) => n,

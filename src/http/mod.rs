@@ -10,7 +10,7 @@ mod framing;
 mod server;
 pub mod tls;
 
-pub use edge::Limits;
+pub use edge::{Edge as EdgeHandle, Limits};
 pub use server::HttpServer;
 
 use crate::app::App;

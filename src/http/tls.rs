@@ -9,6 +9,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>> {
+    with_alpn(cert, key, b"http/1.1")
+}
+
+/// The same certificate for the gRPC listener: ALPN `h2`.
+pub fn grpc_server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>> {
+    with_alpn(cert, key, b"h2")
+}
+
+fn with_alpn(cert: &Path, key: &Path, alpn: &[u8]) -> Result<Arc<rustls::ServerConfig>> {
     let cert_pem =
         std::fs::read(cert).with_context(|| format!("cannot read TLS certificate {}", cert.display()))?;
     let certs = CertificateDer::pem_slice_iter(&cert_pem)
@@ -27,6 +36,6 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .context("TLS certificate and key do not form a usable pair")?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     Ok(Arc::new(config))
 }

@@ -3,7 +3,8 @@
 
 use crate::app::Ctx;
 use crate::error::Result;
-use crate::gc::{self, GcStatus, ReconcileReport};
+use crate::gc;
+pub use crate::gc::{GcReport, GcStatus, ReconcileReport};
 
 pub fn gc_trigger(ctx: &Ctx) -> Result<u64> {
     let who = super::policy::require_admin(ctx)?;
@@ -20,7 +21,8 @@ pub fn reconcile(ctx: &Ctx) -> Result<ReconcileReport> {
     gc::reconcile(ctx.app, &who.username, false)
 }
 
-use crate::db::{self, admin::Counts, admin::RepoSummary, admin::TagInfo};
+use crate::db;
+pub use crate::db::admin::{Counts, RepoSummary, TagInfo};
 use crate::error::{Context, Error, What};
 use crate::model::{media, Digest, Reference, RepoName};
 use serde::Serialize;

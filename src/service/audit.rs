@@ -2,8 +2,9 @@
 
 use crate::app::Ctx;
 use crate::audit::{self, Verification};
+use crate::db;
+pub use crate::db::audit::AuditRow;
 pub use crate::db::audit::Filter;
-use crate::db::{self, audit::AuditRow};
 use crate::error::{Error, Result};
 
 pub const MAX_LIMIT: usize = 1000;
@@ -21,4 +22,11 @@ pub fn verify(ctx: &Ctx) -> Result<Verification> {
     super::policy::require_admin(ctx)?;
     ctx.app.audit.flush();
     audit::verify(&ctx.app.db)
+}
+
+/// The id of the newest event (0 for none), after flushing the queue.
+pub fn head_id(ctx: &Ctx) -> Result<i64> {
+    super::policy::require_admin(ctx)?;
+    ctx.app.audit.flush();
+    Ok(ctx.app.db.read(db::audit::head)?.map_or(0, |(id, _)| id))
 }

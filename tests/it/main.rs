@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod docker;
 mod gc;
+mod grpc;
 mod mcias;
 mod server;
 mod skopeo;

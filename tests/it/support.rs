@@ -278,6 +278,8 @@ impl Resp {
 pub struct Server {
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// The gRPC listener.
+    pub grpc: SocketAddr,
     /// The admin password the server generated on first start.
     pub admin: String,
     pub data_dir: PathBuf,
@@ -311,6 +313,9 @@ impl Server {
         if !args.contains(&"--listen") {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }
+        if !args.contains(&"--grpc-listen") {
+            cmd.args(["--grpc-listen", "127.0.0.1:0"]);
+        }
         cmd.args(args)
             .arg("--data-dir")
             .arg(data)
@@ -333,25 +338,28 @@ impl Server {
                     l.push_str(&line);
                     l.push('\n');
                 }
-                // Announce the address only once its line is in the log.
+                // Announce the addresses only once their line is in the log.
                 if let Some(rest) = line.split("listening ").nth(1) {
-                    let first = rest.split_whitespace().next().unwrap_or("");
-                    if let Some((_, addr)) = first.split_once('=') {
-                        let _ = tx.send(addr.to_string());
+                    let mut words = rest.split_whitespace();
+                    let http = words.next().and_then(|w| w.split_once('=')).map(|(_, a)| a.to_string());
+                    let grpc = words.next().and_then(|w| w.strip_prefix("grpc=")).map(str::to_string);
+                    if let (Some(h), Some(g)) = (http, grpc) {
+                        let _ = tx.send((h, g));
                     }
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(a) => {
-                let a: SocketAddr = a.parse().unwrap();
-                // A wildcard bind is reached through loopback.
-                if a.ip().is_unspecified() {
-                    SocketAddr::from(([127, 0, 0, 1], a.port()))
-                } else {
-                    a
-                }
+        let loopback = |a: &str| {
+            let a: SocketAddr = a.parse().unwrap();
+            // A wildcard bind is reached through loopback.
+            if a.ip().is_unspecified() {
+                SocketAddr::from(([127, 0, 0, 1], a.port()))
+            } else {
+                a
             }
+        };
+        let (addr, grpc) = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok((h, g)) => (loopback(&h), loopback(&g)),
             Err(_) => {
                 let _ = child.kill();
                 panic!("mcr did not start: {}", log.lock().unwrap());
@@ -360,7 +368,7 @@ impl Server {
         let admin = std::fs::read_to_string(data.join("initial-admin-password"))
             .map(|s| s.trim().to_string())
             .unwrap_or_default();
-        Server { child: Some(child), addr, admin, data_dir: data.to_path_buf(), log, _dir: None }
+        Server { child: Some(child), addr, grpc, admin, data_dir: data.to_path_buf(), log, _dir: None }
     }
 
     pub fn host(&self) -> String {
