@@ -149,8 +149,14 @@ fn every_rpc_authenticates_authorizes_and_validates() {
     bad_ref.set_reference("sha256:zz".into());
     assert_eq!(code(registry.get_manifest_opt(&bad_ref, a)), RpcStatusCode::INVALID_ARGUMENT);
 
+    // A Bearer token from the token endpoint works over gRPC too.
+    let token = srv.http("GET", "/v2/token", &[], b"").json()["token"].as_str().unwrap().to_string();
+    let bearer = auth(&format!("Bearer {token}"));
+    assert!(admin.get_gc_status_opt(&e, bearer).is_ok());
+
     // The log has a line per RPC and never the credentials.
     let log = srv.log();
+    assert!(!log.contains(&token), "no token in the log");
     assert!(log.contains("grpc req=") && log.contains("method=AdminService/Health"), "{log}");
     assert!(!log.contains(&srv.admin) || log.lines().filter(|l| l.contains(&srv.admin)).count() == 1);
     assert!(!log.contains("bob-password-1"));
