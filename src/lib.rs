@@ -8,6 +8,7 @@ pub mod admin_api;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;

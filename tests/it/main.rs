@@ -8,6 +8,7 @@ mod docker;
 mod gc;
 mod grpc;
 mod mcias;
+mod mcrctl;
 mod server;
 mod skopeo;
 mod support;

@@ -42,7 +42,7 @@ fn core_layers_know_no_transport() {
 
 #[test]
 fn frontends_go_through_the_service() {
-    for frontend in ["oci", "admin_api", "http", "grpc"] {
+    for frontend in ["oci", "admin_api", "http", "grpc", "cli"] {
         for f in rust_files(&src(frontend)) {
             let text = std::fs::read_to_string(&f).unwrap();
             for banned in ["crate::db", "crate::storage", "crate::gc", "rusqlite"] {
