@@ -290,15 +290,9 @@ fn pump_from_tls(
     to.write_all(&plain)?;
     plain.clear();
     while !closed {
-        from.set_read_timeout(pacing.timeout())?;
-        let n = match from.read(&mut buf) {
-            Ok(0) => return Ok(Ending::Closed),
+        let n = match pacing.read(from, &mut buf)? {
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                return Ok(pacing.on_timeout())
-            }
-            Err(e) => return Err(e),
+            Err(end) => return Ok(end),
         };
         {
             let mut t = tls.lock();
@@ -318,9 +312,7 @@ fn pump_from_tls(
         }
         to.write_all(&plain)?;
         plain.clear();
-        if n == buf.len() && buf.len() < RELAY_BUF_MAX {
-            buf = vec![0u8; RELAY_BUF_MAX];
-        }
+        grow(&mut buf, n);
     }
     Ok(Ending::Closed)
 }
@@ -354,9 +346,7 @@ fn pump_to_tls(from: &mut TcpStream, tls: &Mutex<Tls>) -> io::Result<()> {
             t.flush()?;
         }
         drop(t);
-        if n == buf.len() && buf.len() < RELAY_BUF_MAX {
-            buf = vec![0u8; RELAY_BUF_MAX];
-        }
+        grow(&mut buf, n);
     }
 }
 
@@ -431,6 +421,23 @@ impl Pacing {
         Ok(())
     }
 
+    /// One read from the client under the current time limit: bytes, or
+    /// how the stream ended (closed, or refused on a head timeout).
+    fn read(&self, from: &mut TcpStream, buf: &mut [u8]) -> io::Result<Result<usize, Ending>> {
+        from.set_read_timeout(self.timeout())?;
+        loop {
+            return match from.read(buf) {
+                Ok(0) => Ok(Err(Ending::Closed)),
+                Ok(n) => Ok(Ok(n)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                    Ok(Err(self.on_timeout()))
+                }
+                Err(e) => Err(e),
+            };
+        }
+    }
+
     fn on_timeout(&self) -> Ending {
         if self.framer.head_started() {
             Ending::Refused(408, "request head not received in time")
@@ -445,23 +452,22 @@ fn pump_requests(from: &mut TcpStream, to: &mut TcpStream, limits: Option<Limits
     let mut buf = vec![0u8; RELAY_BUF_START];
     let mut pacing = Pacing::new(limits);
     loop {
-        from.set_read_timeout(pacing.timeout())?;
-        let n = match from.read(&mut buf) {
-            Ok(0) => return Ok(Ending::Closed),
+        let n = match pacing.read(from, &mut buf)? {
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                return Ok(pacing.on_timeout())
-            }
-            Err(e) => return Err(e),
+            Err(end) => return Ok(end),
         };
         if let Err(end) = pacing.feed(&buf[..n]) {
             return Ok(end);
         }
         to.write_all(&buf[..n])?;
-        if n == buf.len() && buf.len() < RELAY_BUF_MAX {
-            buf = vec![0u8; RELAY_BUF_MAX];
-        }
+        grow(&mut buf, n);
+    }
+}
+
+/// Relay buffers start small and grow once a read fills them.
+fn grow(buf: &mut Vec<u8>, n: usize) {
+    if n == buf.len() && buf.len() < RELAY_BUF_MAX {
+        *buf = vec![0u8; RELAY_BUF_MAX];
     }
 }
 
@@ -489,8 +495,6 @@ fn pump(from: &mut TcpStream, to: &mut TcpStream) -> io::Result<()> {
             Err(e) => return Err(e),
         };
         to.write_all(&buf[..n])?;
-        if n == buf.len() && buf.len() < RELAY_BUF_MAX {
-            buf = vec![0u8; RELAY_BUF_MAX];
-        }
+        grow(&mut buf, n);
     }
 }

@@ -6,13 +6,7 @@ use crate::support::*;
 use std::process::Command;
 
 fn admin_ctx(t: &TestApp) -> mcr::app::Ctx<'_> {
-    let admin = mcr::policy::Principal {
-        subject: "local:1".into(),
-        username: "admin".into(),
-        roles: vec!["admin".into()],
-        account_type: mcr::policy::AccountType::Human,
-    };
-    mcr::app::Ctx { app: &t.app, actor: mcr::model::Actor::User(admin), req_id: "t", peer: None }
+    t.admin_ctx()
 }
 
 fn events(t: &TestApp) -> Vec<mcr::db::audit::AuditRow> {

@@ -130,14 +130,7 @@ fn system_account_needs_a_rule_and_deny_beats_allow() {
     t.req("POST", "/v2/team/app/blobs/uploads/").send().expect(403, Some("DENIED"));
     t.req("POST", "/v2/team/other/blobs/uploads/").auth(&ci).send().expect(202, None);
     // Disabling the deny restores access at once.
-    let admin = mcr::policy::Principal {
-        subject: "local:1".into(),
-        username: "admin".into(),
-        roles: vec!["admin".into()],
-        account_type: mcr::policy::AccountType::Human,
-    };
-    let ctx = mcr::app::Ctx { app: &t.app, actor: mcr::model::Actor::User(admin), req_id: "t", peer: None };
-    mcr::service::policy::set_enabled(&ctx, deny.id, false).unwrap();
+    mcr::service::policy::set_enabled(&t.admin_ctx(), deny.id, false).unwrap();
     push(&ci).expect(201, None);
 }
 

@@ -420,15 +420,11 @@ fn a_manifest_naming_a_collected_blob_is_refused_and_gc_is_audited() {
     let m = image_manifest((&cd, 2), &[(&ld, 10)], None);
     t.manifest("late", "v1", OCI_MANIFEST, &m).expect(400, Some("MANIFEST_BLOB_UNKNOWN"));
     t.req("POST", "/v1/gc/reconcile").send().expect(200, None);
-    let admin = mcr::policy::Principal {
-        subject: "local:1".into(),
-        username: "admin".into(),
-        roles: vec!["admin".into()],
-        account_type: mcr::policy::AccountType::Human,
-    };
-    let ctx = mcr::app::Ctx { app: &t.app, actor: mcr::model::Actor::User(admin), req_id: "t", peer: None };
-    let rows = mcr::service::audit::query(&ctx, &mcr::db::audit::Filter { limit: 100, ..Default::default() })
-        .unwrap();
+    let rows = mcr::service::audit::query(
+        &t.admin_ctx(),
+        &mcr::db::audit::Filter { limit: 100, ..Default::default() },
+    )
+    .unwrap();
     let types: Vec<&str> = rows
         .iter()
         .map(|r| r.event_type.as_str())

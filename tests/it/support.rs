@@ -86,22 +86,21 @@ impl TestApp {
         }
     }
 
-    /// Creates a policy rule as the admin; returns it with its id.
-    pub fn rule(&self, json: &str) -> mcr::policy::Rule {
+    /// A service context acting as the admin.
+    pub fn admin_ctx(&self) -> mcr::app::Ctx<'_> {
         let admin = mcr::policy::Principal {
             subject: "local:1".into(),
             username: "admin".into(),
             roles: vec!["admin".into()],
             account_type: mcr::policy::AccountType::Human,
         };
-        let ctx = mcr::app::Ctx {
-            app: &self.app,
-            actor: mcr::model::Actor::User(admin),
-            req_id: "test",
-            peer: None,
-        };
+        mcr::app::Ctx { app: &self.app, actor: mcr::model::Actor::User(admin), req_id: "test", peer: None }
+    }
+
+    /// Creates a policy rule as the admin; returns it with its id.
+    pub fn rule(&self, json: &str) -> mcr::policy::Rule {
         let rule: mcr::policy::Rule = serde_json::from_str(json).unwrap();
-        mcr::service::policy::create(&ctx, &rule).unwrap()
+        mcr::service::policy::create(&self.admin_ctx(), &rule).unwrap()
     }
 
     /// Creates a local user.
