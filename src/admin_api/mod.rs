@@ -87,6 +87,26 @@ pub fn handle(app: &App, req: &mut Request, req_id: &str) -> Response {
     resp
 }
 
+/// `/metrics` in Prometheus text format; public, like health (R-AUTH-4):
+/// counts only, no names or secrets.
+pub fn metrics(app: &App, req: &mut Request, req_id: &str) -> Response {
+    let ctx = Ctx { app, actor: Actor::Anonymous, req_id, peer: req.remote_addr };
+    if req.method != "GET" {
+        return error(&ctx, &Error::MethodNotAllowed);
+    }
+    match service::admin::metrics(app) {
+        Ok(gauges) => {
+            let mut text = String::new();
+            crate::http::metrics::METRICS.render(&mut text);
+            text.push_str(&gauges);
+            Response::new(200)
+                .header("Content-Type", "text/plain; version=0.0.4")
+                .body(crate::http::Body::Bytes(text.into_bytes()))
+        }
+        Err(e) => error(&ctx, &e),
+    }
+}
+
 /// Reads a JSON body of at most 64 KiB.
 fn body<T: serde::de::DeserializeOwned>(req: &mut Request) -> Result<T, Error> {
     use std::io::Read as _;

@@ -7,6 +7,7 @@
 
 mod edge;
 mod framing;
+pub mod metrics;
 mod server;
 pub mod tls;
 
@@ -153,6 +154,8 @@ fn route(app: &App, req: &mut Request, req_id: &str) -> Response {
         crate::oci::handle(app, req, req_id)
     } else if path.starts_with("/v1/") {
         crate::admin_api::handle(app, req, req_id)
+    } else if path == "/metrics" {
+        crate::admin_api::metrics(app, req, req_id)
     } else {
         Response::json(404, br#"{"error":{"code":"NOT_FOUND","message":"no such endpoint"}}"#.to_vec())
     }

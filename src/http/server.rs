@@ -146,6 +146,7 @@ fn serve(app: &App, mut rq: tiny_http::Request, peers: &PeerMap) {
     )
     .with_chunked_threshold(usize::MAX);
     let outcome = rq.respond(response);
+    super::metrics::METRICS.record(&method, status, started.elapsed().as_micros() as u64, len.unwrap_or(0));
     let path = url.split_once('?').map_or(url.as_str(), |(p, _)| p);
     log::info!(
         "access req={} method={} path={} status={} bytes={} ms={} user={} peer={} sent={}",

@@ -240,3 +240,30 @@ pub fn take_snapshot(app: &crate::app::App) -> Result<Snapshot> {
         .context("write snapshot checksum")?;
     Ok(Snapshot { path: path.display().to_string(), sha256: sha, size: bytes.len() as u64, created_at: now })
 }
+
+/// Registry gauges for `/metrics` (Prometheus text format), unauthenticated:
+/// counts only.
+pub fn metrics(app: &crate::app::App) -> Result<String> {
+    use std::fmt::Write as _;
+    let c = app.db.read(db::admin::counts)?;
+    let gc = app.gc.status();
+    let now = app.now();
+    let mut out = String::new();
+    for (name, help, v) in [
+        ("mcr_repositories", "Repositories.", c.repositories),
+        ("mcr_manifests", "Manifests.", c.manifests),
+        ("mcr_tags", "Tags.", c.tags),
+        ("mcr_blobs", "Blobs.", c.blobs),
+        ("mcr_storage_bytes", "Bytes of blobs stored.", c.storage_bytes),
+        ("mcr_uptime_seconds", "Seconds since start.", now - *STARTED.get().unwrap_or(&now)),
+        ("mcr_gc_running", "1 while a garbage collection runs.", i64::from(gc.running)),
+        (
+            "mcr_gc_last_bytes_freed",
+            "Bytes freed by the last collection.",
+            gc.last.as_ref().map_or(0, |l| l.bytes_freed as i64),
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+    }
+    Ok(out)
+}

@@ -364,3 +364,31 @@ fn slow_oversized_and_ambiguous_request_heads_are_refused() {
     }
     assert_eq!(srv.http("GET", "/v2/", &[], b"").status, 200, "still healthy");
 }
+
+#[test]
+fn metrics_in_prometheus_text_format() {
+    let srv = Server::start();
+    let blob = b"measured";
+    assert_eq!(
+        srv.http("POST", &format!("/v2/m/blobs/uploads/?digest={}", sha256(blob)), &[], blob).status,
+        201
+    );
+    assert_eq!(srv.http("GET", "/v2/m/blobs/sha256:nope", &[], b"").status, 400);
+    // Public, like health: a scraper needs no credentials.
+    let r = http(srv.addr, "GET", "/metrics", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.header("Content-Type").unwrap().starts_with("text/plain"));
+    let text = r.text();
+    for needle in [
+        "mcr_http_requests_total{method=\"POST\",code=\"2xx\"} 1",
+        "mcr_http_requests_total{method=\"GET\",code=\"4xx\"} 1",
+        "# TYPE mcr_http_request_duration_seconds summary",
+        "mcr_blobs 1",
+        "mcr_storage_bytes 8",
+        "mcr_repositories 1",
+        "# TYPE mcr_uptime_seconds gauge",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+    assert_eq!(http(srv.addr, "POST", "/metrics", &[], b"").status, 405);
+}
