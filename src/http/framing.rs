@@ -96,9 +96,15 @@ impl Framer {
                         return Err(Refusal::Malformed("chunk size line too long"));
                     }
                     if line.ends_with(b"\r\n") {
-                        let text = std::str::from_utf8(&line[..line.len() - 2])
-                            .map_err(|_| Refusal::Malformed("chunk size is not text"))?;
-                        let hex = text.split(';').next().unwrap_or("").trim();
+                        // Hex digits only: no extensions, no spaces.  A chunk
+                        // line can then never read as a request line to
+                        // tiny_http, should a body go unread.
+                        let hex = &line[..line.len() - 2];
+                        if hex.is_empty() || hex.len() > 16 || !hex.iter().all(u8::is_ascii_hexdigit) {
+                            return Err(Refusal::Malformed("bad chunk size (extensions are not accepted)"));
+                        }
+                        let hex =
+                            std::str::from_utf8(hex).map_err(|_| Refusal::Malformed("bad chunk size"))?;
                         let size =
                             u64::from_str_radix(hex, 16).map_err(|_| Refusal::Malformed("bad chunk size"))?;
                         self.state =
@@ -196,7 +202,7 @@ mod tests {
             f.feed(std::slice::from_ref(b)).unwrap();
         }
         assert!(f.in_head() && !f.head_started());
-        let chunked = b"PATCH /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\na;x=y\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n";
+        let chunked = b"PATCH /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\na\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n";
         assert!(feed_all(&[chunked]).unwrap().in_head());
         let f = feed_all(&[b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"]).unwrap();
         assert!(!f.in_head(), "inside the body");
@@ -215,6 +221,8 @@ mod tests {
             b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
             b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
             b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nff;x / HTTP/1.1\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
         ] {
             assert!(
                 matches!(feed_all(&[bad]), Err(Refusal::Malformed(_))),

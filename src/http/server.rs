@@ -95,11 +95,39 @@ fn worker(server: &tiny_http::Server, stop: &AtomicBool, app: &App, peers: &Peer
 
 /// Reads the body lazily, so that `Expect: 100-continue` is only answered
 /// when a handler actually wants the body.
-struct LazyBody<'a>(&'a mut tiny_http::Request);
+struct LazyBody<'a> {
+    rq: &'a mut tiny_http::Request,
+    started: bool,
+    eof: bool,
+}
 
 impl Read for LazyBody<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.as_reader().read(buf)
+        self.started = true;
+        let n = self.rq.as_reader().read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.eof = true;
+        }
+        Ok(n)
+    }
+}
+
+/// tiny_http discards an unread `Content-Length` body but not an unread
+/// chunked one: its bytes would be parsed as the next request, out of step
+/// with the edge's framing.  So an unread chunked body is read to its end
+/// (the edge's idle timeout bounds a client that stalls).  A client that
+/// waits for `100-continue` and has sent nothing is left alone: whatever it
+/// sends later starts with a hex chunk-size line, which the edge refuses to
+/// let pass as anything else and tiny_http cannot parse as a request line.
+fn drain_chunked(body: &mut LazyBody, chunked: bool, expects_continue: bool) {
+    if !chunked || body.eof || (expects_continue && !body.started) {
+        return;
+    }
+    let mut sink = [0u8; 64 * 1024];
+    while let Ok(n) = body.read(&mut sink) {
+        if n == 0 {
+            break;
+        }
     }
 }
 
@@ -114,13 +142,19 @@ fn serve(app: &App, mut rq: tiny_http::Request, peers: &PeerMap) {
         .map(|h| (h.field.as_str().as_str().to_string(), h.value.as_str().to_string()))
         .collect();
     let peer = rq.remote_addr().and_then(|relay| peers.lookup(*relay));
-    let resp = {
-        let mut body = LazyBody(&mut rq);
+    let header = |name: &str| {
+        headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.to_ascii_lowercase())
+    };
+    let chunked = header("Transfer-Encoding").is_some_and(|v| v.contains("chunked"));
+    let expects_continue = header("Expect").is_some_and(|v| v.contains("100-continue"));
+    let (resp, url) = {
+        let mut body = LazyBody { rq: &mut rq, started: false, eof: false };
         let mut req = Request { method: method.clone(), url, headers, remote_addr: peer, body: &mut body };
         let resp = dispatch(app, &mut req, &req_id);
-        (resp, req.url)
+        let url = req.url;
+        drain_chunked(&mut body, chunked, expects_continue);
+        (resp, url)
     };
-    let (resp, url) = resp;
     let status = resp.status;
     let len = resp.body_len();
     let user = resp.user.clone().unwrap_or_else(|| "-".to_string());

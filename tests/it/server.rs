@@ -392,3 +392,31 @@ fn metrics_in_prometheus_text_format() {
     }
     assert_eq!(http(srv.addr, "POST", "/metrics", &[], b"").status, 405);
 }
+
+#[test]
+fn unread_chunked_bodies_cannot_smuggle_requests() {
+    let srv = Server::start();
+    // An unauthenticated chunked PATCH whose "chunk size" would read as a
+    // request line to tiny_http: refused at the edge, connection closed.
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "PATCH /v2/x/blobs/uploads/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nffffffffff;x / HTTP/1.1\r\nX: ").unwrap();
+    let _ = s.write_all(&vec![b'A'; 256 * 1024]);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 4"), "{text}");
+    assert!(!text.contains(" 500 ") && !text.contains(" 200 "), "{text}");
+    // An unread chunked body is read to its end, and keep-alive goes on
+    // with the next request, correctly framed.
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = srv.admin_auth();
+    write!(s, "PATCH /v2/x/blobs/uploads/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /v2/ HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+    assert!(text.contains("HTTP/1.1 200"), "the next request on the connection is answered: {text}");
+    assert_eq!(srv.http("GET", "/v2/", &[], b"").status, 200);
+}
