@@ -62,6 +62,10 @@ impl TokenCache {
         m.insert(k, (p, exp));
     }
 
+    pub fn clear(&self) {
+        self.entries.lock().clear();
+    }
+
     pub fn forget(&self, k: &[u8; 32]) {
         self.entries.lock().remove(k);
     }

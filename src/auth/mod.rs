@@ -76,8 +76,14 @@ pub struct LoginLimiter {
 }
 
 impl LoginLimiter {
-    fn keys(user: &str, peer: Option<IpAddr>) -> [String; 2] {
-        [format!("user:{user}"), format!("peer:{}", peer.map_or("-".to_string(), |p| p.to_string()))]
+    /// The buckets of a login: the user's, and the peer's when it is known
+    /// (an unknown peer must not share one bucket with every other).
+    fn keys(user: &str, peer: Option<IpAddr>) -> Vec<String> {
+        let mut k = vec![format!("user:{user}")];
+        if let Some(p) = peer {
+            k.push(format!("peer:{p}"));
+        }
+        k
     }
 
     /// Seconds until the caller may try again, when it is limited.
@@ -115,6 +121,12 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// Forgets every cached validation (after a password change or a
+    /// disable, so old credentials stop working at once).
+    pub fn clear_cache(&self) {
+        self.cache.clear();
+    }
+
     pub fn new(provider: Box<dyn IdentityProvider>, clock: Arc<dyn Clock>) -> Auth {
         Auth {
             provider,
@@ -128,7 +140,7 @@ impl Auth {
     pub fn authenticate(&self, creds: &Credentials, peer: Option<IpAddr>) -> Result<Principal> {
         match creds {
             Credentials::Bearer(t) => {
-                let k = cache::key(t.expose().as_bytes());
+                let k = cache::key(format!("bearer\0{}", t.expose()).as_bytes());
                 if let Some(p) = self.cache.get(&k) {
                     return Ok(p);
                 }
@@ -141,7 +153,8 @@ impl Auth {
                 }
             }
             Credentials::Basic(user, pass) => {
-                let k = cache::key(format!("{user}\0{}", pass.expose()).as_bytes());
+                // Length-prefixed fields: no two credential pairs share a key.
+                let k = cache::key(format!("basic\0{}\0{user}\0{}", user.len(), pass.expose()).as_bytes());
                 if let Some(p) = self.cache.get(&k) {
                     return Ok(p);
                 }
@@ -180,7 +193,11 @@ impl Auth {
     }
 
     fn fail(&self, user: &str, peer: Option<IpAddr>) {
-        log::info!("login failed user={user} peer={}", peer.map_or("-".to_string(), |p| p.to_string()));
+        log::info!(
+            "login failed user={} peer={}",
+            user.escape_debug().take(64).collect::<String>(),
+            peer.map_or("-".to_string(), |p| p.to_string())
+        );
         self.limiter.record_failure(user, peer, self.clock.now());
     }
 }
@@ -218,5 +235,11 @@ mod tests {
         assert!(l.blocked("bob", Some("10.0.0.2".parse().unwrap()), 103).is_some());
         assert!(l.blocked("carol", Some("10.0.0.2".parse().unwrap()), 103).is_none());
         assert!(l.blocked("bob", peer, 161).is_none(), "the window slides");
+        // Failures from an unknown peer only count against the user.
+        for t in 0..3 {
+            l.record_failure("dave", None, 200 + t);
+        }
+        assert!(l.blocked("dave", None, 203).is_some());
+        assert!(l.blocked("erin", None, 203).is_none(), "no shared bucket for unknown peers");
     }
 }

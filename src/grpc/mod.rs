@@ -111,6 +111,11 @@ pub(crate) fn credentials(ctx: &RpcContext) -> Option<String> {
         .and_then(|(_, v)| std::str::from_utf8(v).ok().map(str::to_string))
 }
 
+/// grpcio's peer string (`ipv4:127.0.0.1:5000`, `ipv6:[::1]:5000`) as an address.
+pub(crate) fn peer_addr(peer: &str) -> Option<std::net::SocketAddr> {
+    peer.split_once(':').and_then(|(_, a)| a.parse().ok())
+}
+
 /// Authenticates and authorizes `need`, returning the actor.
 pub(crate) fn admit(ctx: &Ctx, creds: Option<&str>, need: Need) -> Result<Actor, Error> {
     if need == Need::Nobody {
@@ -150,7 +155,7 @@ impl Chain {
         let job: Job = Box::new(move || {
             let started = Instant::now();
             let req_id = format!("g{:07x}", SEQ.fetch_add(1, Ordering::Relaxed));
-            let mut ctx = Ctx { app: &app, actor: Actor::Anonymous, req_id: &req_id, peer: None };
+            let mut ctx = Ctx { app: &app, actor: Actor::Anonymous, req_id: &req_id, peer: peer_addr(&peer) };
             let result = admit(&ctx, creds.as_deref(), need).and_then(|actor| {
                 ctx.actor = actor;
                 f(&ctx)
@@ -263,5 +268,15 @@ impl GrpcServer {
         for h in self.pool.drain(..) {
             let _ = h.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn peer_strings() {
+        assert_eq!(super::peer_addr("ipv4:127.0.0.1:5000"), Some("127.0.0.1:5000".parse().unwrap()));
+        assert_eq!(super::peer_addr("ipv6:[::1]:5000"), Some("[::1]:5000".parse().unwrap()));
+        assert_eq!(super::peer_addr("unix:/tmp/x"), None);
     }
 }

@@ -221,8 +221,12 @@ impl mcr_grpc::AuditService for Audit {
         self.1 .0.lock().push(stop.clone());
         let spawned = std::thread::Builder::new().name("grpc-tail".into()).spawn(move || {
             let req_id = "tail";
-            let mut c =
-                crate::app::Ctx { app: &app, actor: crate::model::Actor::Anonymous, req_id, peer: None };
+            let mut c = crate::app::Ctx {
+                app: &app,
+                actor: crate::model::Actor::Anonymous,
+                req_id,
+                peer: super::peer_addr(&peer),
+            };
             match super::admit(&c, creds.as_deref(), Need::Admin) {
                 Ok(a) => c.actor = a,
                 Err(e) => {

@@ -232,6 +232,10 @@ pub fn take_snapshot(app: &crate::app::App) -> Result<Snapshot> {
     let path = dir.join(&name);
     let tmp = dir.join(format!(".{name}.partial"));
     db::snapshot::backup_to(&app.db, &tmp)?;
+    // The snapshot holds password hashes: readable by the owner only.
+    #[cfg(unix)]
+    std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .context("restrict snapshot")?;
     std::fs::File::open(&tmp).and_then(|f| f.sync_all()).context("fsync snapshot")?;
     std::fs::rename(&tmp, &path).context("rename snapshot into place")?;
     let bytes = std::fs::read(&path).context("read snapshot")?;

@@ -13,8 +13,9 @@ pub fn authenticate(ctx: &Ctx, header: &str) -> Result<Actor> {
     match ctx.app.auth.authenticate(&creds, peer) {
         Ok(p) => Ok(Actor::User(p)),
         Err(e) => {
+            // The name is the client's input: keep a short, printable prefix.
             let user = match &creds {
-                Credentials::Basic(u, _) => Some(u.clone()),
+                Credentials::Basic(u, _) => Some(u.escape_debug().take(64).collect()),
                 Credentials::Bearer(_) => None,
             };
             login_failed(ctx, user, "basic", &e);
@@ -35,7 +36,7 @@ pub fn issue_token(ctx: &Ctx, username: &str, password: &Password) -> Result<Iss
             Ok(i)
         }
         Err(e) => {
-            login_failed(ctx, Some(username.to_string()), "token", &e);
+            login_failed(ctx, Some(username.escape_debug().take(64).collect()), "token", &e);
             Err(e)
         }
     }

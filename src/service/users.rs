@@ -49,6 +49,9 @@ pub fn ensure_initial_admin(app: &App) -> Result<Option<Password>> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let mut f = opts.open(&path).context("create initial admin password file")?;
+    #[cfg(unix)]
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .context("restrict initial admin password file")?;
     writeln!(f, "{}", password.expose()).context("write initial admin password file")?;
     Ok(Some(password))
 }
@@ -116,6 +119,11 @@ pub fn set_password(app: &App, by: &str, username: &str, password: &Password) ->
     valid_password(password)?;
     let hash = hash_password(password)?;
     let now = app.now();
+    if username == "admin" {
+        // The first-start password is no longer the admin's: do not keep it.
+        let _ = std::fs::remove_file(app.config.storage.data_dir.join(INITIAL_PASSWORD_FILE));
+    }
+    app.auth.clear_cache();
     app.db.write(|tx| {
         let u = db::users::by_name(tx, username)?.ok_or(Error::NotFound(crate::error::What::User))?;
         db::users::set_password(tx, username, &hash)?;
@@ -126,6 +134,7 @@ pub fn set_password(app: &App, by: &str, username: &str, password: &Password) ->
 
 pub fn set_disabled(app: &App, by: &str, username: &str, disabled: bool) -> Result<()> {
     let now = app.now();
+    app.auth.clear_cache();
     app.db.write(|tx| {
         let u = db::users::by_name(tx, username)?.ok_or(Error::NotFound(crate::error::What::User))?;
         db::users::set_disabled(tx, username, disabled)?;
