@@ -31,29 +31,11 @@ fn add_user(srv: &Server, name: &str, pass: &str) {
     assert_eq!(srv.http("POST", "/v1/users", &[], body.as_bytes()).status, 201);
 }
 
-fn push_image(srv: &Server, repo: &str, tag: &str, seed: u64) -> (Vec<u8>, String) {
-    let cfg = format!("{{\"g\":{seed}}}").into_bytes();
-    let layer = bytes(seed, 3000);
-    for b in [&cfg, &layer] {
-        assert_eq!(
-            srv.http("POST", &format!("/v2/{repo}/blobs/uploads/?digest={}", sha256(b)), &[], b).status,
-            201
-        );
-    }
-    let m = image_manifest((&sha256(&cfg), cfg.len()), &[(&sha256(&layer), layer.len())], None);
-    assert_eq!(
-        srv.http("PUT", &format!("/v2/{repo}/manifests/{tag}"), &[("Content-Type", OCI_MANIFEST)], &m).status,
-        201
-    );
-    let d = sha256(&m);
-    (m, d)
-}
-
 #[test]
 fn every_rpc_authenticates_authorizes_and_validates() {
     let srv = Server::start();
     add_user(&srv, "bob", "bob-password-1");
-    push_image(&srv, "lib/app", "v1", 1);
+    srv.push_image("lib/app", "v1", 1);
     let ch = channel(&srv);
     let admin = rpc::AdminServiceClient::new(ch.clone());
     let registry = rpc::RegistryServiceClient::new(ch.clone());
@@ -165,8 +147,8 @@ fn every_rpc_authenticates_authorizes_and_validates() {
 #[test]
 fn rest_and_grpc_agree() {
     let srv = Server::start();
-    let (_, d) = push_image(&srv, "par/app", "v1", 2);
-    push_image(&srv, "par/other", "latest", 3);
+    let (_, d) = srv.push_image("par/app", "v1", 2);
+    srv.push_image("par/other", "latest", 3);
     let ch = channel(&srv);
     let a = auth(&srv.admin_auth());
     let admin = rpc::AdminServiceClient::new(ch.clone());
@@ -245,7 +227,7 @@ fn rest_and_grpc_agree() {
 fn audit_tail_streams_new_events_in_order_and_ends_with_the_client() {
     use futures_util::StreamExt as _;
     let srv = Arc::new(Server::start());
-    push_image(&srv, "before", "v1", 4); // before the tail opens: not streamed
+    srv.push_image("before", "v1", 4); // before the tail opens: not streamed
     let audit = rpc::AuditServiceClient::new(channel(&srv));
     let mut stream = audit.tail_opt(&pb::TailRequest::new(), auth(&srv.admin_auth())).unwrap();
     // The client cannot tell when the server has opened the tail, so push
@@ -256,7 +238,7 @@ fn audit_tail_streams_new_events_in_order_and_ends_with_the_client() {
         std::thread::spawn(move || {
             let mut i = 0u64;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) && i < 200 {
-                push_image(&srv, "tailed", &format!("t{i:03}"), 100 + i);
+                srv.push_image("tailed", &format!("t{i:03}"), 100 + i);
                 i += 1;
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
@@ -290,7 +272,7 @@ fn audit_tail_streams_new_events_in_order_and_ends_with_the_client() {
     // The client goes away: the server ends the tail at the next event.
     drop(collector.join().unwrap());
     std::thread::sleep(std::time::Duration::from_millis(200));
-    push_image(&srv, "tailed", "zzz", 7);
+    srv.push_image("tailed", "zzz", 7);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !srv.log().contains("grpc tail ended") {
         assert!(std::time::Instant::now() < deadline, "tail did not end: {}", srv.log());

@@ -60,31 +60,15 @@ impl Ctl {
     }
 }
 
-fn push(srv: &Server, repo: &str, tag: &str, seed: u64) {
-    let cfg = format!("{{\"ctl\":{seed}}}").into_bytes();
-    let layer = bytes(seed, 2000);
-    for b in [&cfg, &layer] {
-        assert_eq!(
-            srv.http("POST", &format!("/v2/{repo}/blobs/uploads/?digest={}", sha256(b)), &[], b).status,
-            201
-        );
-    }
-    let m = image_manifest((&sha256(&cfg), cfg.len()), &[(&sha256(&layer), layer.len())], None);
-    assert_eq!(
-        srv.http("PUT", &format!("/v2/{repo}/manifests/{tag}"), &[("Content-Type", OCI_MANIFEST)], &m).status,
-        201
-    );
-}
-
 #[test]
 fn every_command_gives_the_same_answer_over_rest_and_grpc() {
     let ctl = Ctl::new();
     use std::os::unix::fs::PermissionsExt as _;
     let token_file = ctl.home.path().join("mcrctl/token");
     assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
-    push(&ctl.srv, "lib/one", "v1", 1);
-    push(&ctl.srv, "lib/one", "v2", 2);
-    push(&ctl.srv, "lib/two", "latest", 3);
+    ctl.srv.push_image("lib/one", "v1", 1);
+    ctl.srv.push_image("lib/one", "v2", 2);
+    ctl.srv.push_image("lib/two", "latest", 3);
 
     let (mut a, mut b) = ctl.both(&["status"]);
     a["uptime_secs"] = Value::Null;
@@ -289,7 +273,7 @@ fn audit_tail_follow_shows_new_events_and_stops_on_ctrl_c() {
             .spawn()
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(800));
-        push(&ctl.srv, "followed", &format!("f{i}"), 10 + i as u64);
+        ctl.srv.push_image("followed", &format!("f{i}"), 10 + i as u64);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let stdout = child.stdout.take().unwrap();
         let wanted = format!("\"reference\":\"f{i}\"");

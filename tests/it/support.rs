@@ -425,6 +425,22 @@ impl Server {
         http(self.addr, method, path, &h, body)
     }
 
+    /// Pushes a one-layer image as the admin; returns (manifest, digest).
+    pub fn push_image(&self, repo: &str, tag: &str, seed: u64) -> (Vec<u8>, String) {
+        let cfg = format!("{{\"seed\":{seed}}}").into_bytes();
+        let layer = bytes(seed, 3000);
+        for b in [&cfg, &layer] {
+            let r = self.http("POST", &format!("/v2/{repo}/blobs/uploads/?digest={}", sha256(b)), &[], b);
+            assert_eq!(r.status, 201, "{}", r.text());
+        }
+        let m = image_manifest((&sha256(&cfg), cfg.len()), &[(&sha256(&layer), layer.len())], None);
+        let r =
+            self.http("PUT", &format!("/v2/{repo}/manifests/{tag}"), &[("Content-Type", OCI_MANIFEST)], &m);
+        assert_eq!(r.status, 201, "{}", r.text());
+        let d = sha256(&m);
+        (m, d)
+    }
+
     pub fn admin_auth(&self) -> String {
         basic("admin", &self.admin)
     }
