@@ -126,6 +126,13 @@ pub struct Server {
     pub header_timeout: String,
     /// Silence allowed between requests and inside a request body.
     pub idle_timeout: String,
+    /// A request body may start slowly for this long ...
+    pub body_grace: String,
+    /// ... and must then average at least this many bytes per second.
+    pub min_body_rate: u64,
+    /// Most open connections, and most from one client address.
+    pub max_connections: usize,
+    pub max_connections_per_peer: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -160,6 +167,10 @@ impl Default for Server {
             tls_key: String::new(),
             header_timeout: "30s".into(),
             idle_timeout: "120s".into(),
+            body_grace: "10s".into(),
+            min_body_rate: 1024,
+            max_connections: 4096,
+            max_connections_per_peer: 1024,
         }
     }
 }
@@ -264,6 +275,9 @@ impl Config {
         if self.server.workers == 0 || self.server.workers > 4096 {
             bail!("server.workers must be between 1 and 4096");
         }
+        if self.server.max_connections == 0 || self.server.max_connections_per_peer == 0 {
+            bail!("server.max_connections and server.max_connections_per_peer must be at least 1");
+        }
         if self.limits.page_max == 0 {
             bail!("limits.page_max must be at least 1");
         }
@@ -279,6 +293,7 @@ impl Config {
         for (v, name) in [
             (&self.server.header_timeout, "server.header_timeout"),
             (&self.server.idle_timeout, "server.idle_timeout"),
+            (&self.server.body_grace, "server.body_grace"),
         ] {
             let secs = parse_duration(v).context(name)?;
             if secs == 0 {
@@ -303,6 +318,10 @@ impl Config {
         crate::http::Limits {
             head: secs(&self.server.header_timeout, 30),
             idle: secs(&self.server.idle_timeout, 120),
+            body_grace: secs(&self.server.body_grace, 10),
+            min_body_rate: self.server.min_body_rate,
+            max_connections: self.server.max_connections,
+            max_connections_per_peer: self.server.max_connections_per_peer,
         }
     }
 

@@ -28,6 +28,10 @@ pub enum Error {
     ManifestTooLarge {
         limit: u64,
     },
+    /// A request body (other than a manifest or blob) over its route's limit.
+    BodyTooLarge {
+        limit: u64,
+    },
     /// A manifest references a blob or child manifest the repository lacks.
     ManifestBlobUnknown(String),
     InvalidUpload(String),
@@ -84,6 +88,9 @@ impl fmt::Display for Error {
             | Error::Unavailable(m) => f.write_str(m),
             Error::ManifestTooLarge { limit } => {
                 write!(f, "manifest is larger than the limit of {limit} bytes")
+            }
+            Error::BodyTooLarge { limit } => {
+                write!(f, "request body is larger than the limit of {limit} bytes")
             }
             Error::ManifestBlobUnknown(d) => write!(f, "manifest references unknown blob {d}"),
             Error::DigestMismatch { expected, actual } => {

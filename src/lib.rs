@@ -18,5 +18,6 @@ pub mod http;
 pub mod model;
 pub mod oci;
 pub mod policy;
+pub mod router;
 pub mod service;
 pub mod storage;

@@ -61,6 +61,14 @@ pub enum Access {
 const BODY_LIMIT: u64 = 64 * 1024;
 
 pub fn handle(app: &App, req: &mut Request, req_id: &str) -> Response {
+    let on_panic = || {
+        let body = serde_json::json!({ "error": { "code": "INTERNAL", "message": "internal error", "request_id": req_id } });
+        json(500, &body)
+    };
+    crate::http::contain(req_id, || answer(app, req, req_id), on_panic)
+}
+
+fn answer(app: &App, req: &mut Request, req_id: &str) -> Response {
     let mut ctx = Ctx { app, actor: Actor::Anonymous, req_id, peer: req.remote_addr };
     let path = req.path().to_string();
     let method = req.method.clone();
@@ -109,15 +117,10 @@ pub fn metrics(app: &App, req: &mut Request, req_id: &str) -> Response {
 
 /// Reads a JSON body of at most 64 KiB.
 fn body<T: serde::de::DeserializeOwned>(req: &mut Request) -> Result<T, Error> {
-    use std::io::Read as _;
-    let mut buf = Vec::new();
-    req.body
-        .take(BODY_LIMIT + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::BodyIncomplete(format!("request body: {e}")))?;
-    if buf.len() as u64 > BODY_LIMIT {
-        return Err(Error::BadRequest(format!("request body is larger than {BODY_LIMIT} bytes")));
-    }
+    let buf = req
+        .read_capped(BODY_LIMIT)
+        .map_err(|e| Error::BodyIncomplete(format!("request body: {e}")))?
+        .ok_or(Error::BodyTooLarge { limit: BODY_LIMIT })?;
     serde_json::from_slice(&buf).map_err(|e| Error::BadRequest(format!("invalid JSON body: {e}")))
 }
 
@@ -141,7 +144,7 @@ fn code(e: &Error) -> (u16, &'static str) {
         | Error::BadRequest(_)
         | Error::DigestMismatch { .. }
         | Error::BodyIncomplete(_) => (400, "INVALID_ARGUMENT"),
-        Error::ManifestTooLarge { .. } => (413, "TOO_LARGE"),
+        Error::ManifestTooLarge { .. } | Error::BodyTooLarge { .. } => (413, "TOO_LARGE"),
         Error::UploadOutOfOrder { .. } | Error::RangeNotSatisfiable { .. } => (416, "RANGE_INVALID"),
         Error::Unsupported(_) | Error::MethodNotAllowed => (405, "METHOD_NOT_ALLOWED"),
         Error::Unauthenticated => (401, "UNAUTHENTICATED"),

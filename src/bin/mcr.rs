@@ -344,6 +344,26 @@ fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// SIGHUP: the certificate and key are read again; new connections use
+/// them, open ones keep theirs.  A bad pair is logged and the old one kept.
+fn reload_tls(config: &Config, http: &HttpServer, grpc: &mcr::grpc::GrpcServer) {
+    if !config.tls_enabled() {
+        log::info!("sighup: no TLS configured, nothing to reload");
+        return;
+    }
+    let (cert, key) = (config.server.tls_cert.as_ref(), config.server.tls_key.as_ref());
+    let loaded = mcr::http::tls::server_config(cert, key)
+        .and_then(|h| Ok((h, mcr::http::tls::grpc_server_config(cert, key)?)));
+    match loaded {
+        Ok((h, g)) => {
+            http.reload_tls(h);
+            grpc.reload_tls(g);
+            log::info!("tls certificate reloaded cert={}", config.server.tls_cert);
+        }
+        Err(e) => log::error!("tls reload failed, keeping the old certificate err={e:#}"),
+    }
+}
+
 fn serve(config: Config) -> anyhow::Result<ExitCode> {
     env_logger::Builder::new()
         .parse_filters(&config.log.level)
@@ -354,6 +374,9 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("install signal handler")?;
     }
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
+        .context("install SIGHUP handler")?;
     let addr = config.listen_addr()?;
     let workers = config.server.workers;
     let data_dir = config.storage.data_dir.clone();
@@ -386,8 +409,9 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         None
     };
     let grpc_addr = app.config.grpc_addr()?;
-    let grpc = mcr::grpc::GrpcServer::start(app.clone(), grpc_addr, grpc_tls, app.config.http_limits())?;
-    let http = HttpServer::start(app.clone(), addr, workers, tls, app.config.http_limits())?;
+    let grpc = mcr::grpc::GrpcServer::start(app.clone(), grpc_addr, grpc_tls)?;
+    let router = Arc::new(mcr::router::Router { app: app.clone() });
+    let http = HttpServer::start(router, addr, workers, tls, app.config.http_limits())?;
     log::info!(
         "listening {scheme}={} grpc={} data_dir={} version={}",
         http.addr(),
@@ -397,6 +421,9 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
     );
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
+        if reload.swap(false, Ordering::SeqCst) {
+            reload_tls(&app.config, &http, &grpc);
+        }
     }
     log::info!("shutting down: finishing in-flight requests");
     http.shutdown();

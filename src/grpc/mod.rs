@@ -85,6 +85,7 @@ pub fn status_of(e: &Error) -> RpcStatus {
         | Error::InvalidDigest(_)
         | Error::InvalidManifest(_)
         | Error::ManifestTooLarge { .. }
+        | Error::BodyTooLarge { .. }
         | Error::ManifestBlobUnknown(_)
         | Error::InvalidUpload(_)
         | Error::InvalidPagination(_)
@@ -191,7 +192,7 @@ pub struct GrpcServer {
     pool: Vec<JoinHandle<()>>,
     /// The services hold senders too, so the pool stops on this flag.
     stopping: Arc<std::sync::atomic::AtomicBool>,
-    edge: Option<crate::http::EdgeHandle>,
+    edge: Option<crate::http::Relay>,
     addr: std::net::SocketAddr,
     pub(crate) tails: services::Tails,
 }
@@ -201,7 +202,6 @@ impl GrpcServer {
         app: Arc<App>,
         listen: std::net::SocketAddr,
         tls: Option<Arc<rustls::ServerConfig>>,
-        limits: crate::http::Limits,
     ) -> anyhow::Result<GrpcServer> {
         use anyhow::Context as _;
         let (jobs, rx) = channel::unbounded::<Job>();
@@ -233,17 +233,17 @@ impl GrpcServer {
             .context("build gRPC server")?;
         // Plain gRPC listens where configured (loopback only, checked by the
         // config); with TLS, grpcio listens on loopback behind the edge.
-        let (bind, edge_wanted) = match tls {
-            Some(_) => ("127.0.0.1:0".to_string(), true),
-            None => (listen.to_string(), false),
+        let bind = match tls {
+            Some(_) => "127.0.0.1:0".to_string(),
+            None => listen.to_string(),
         };
         let port = server
             .add_listening_port(bind.clone(), grpcio::ServerCredentials::insecure())
             .with_context(|| format!("cannot listen for gRPC on {bind}"))?;
         server.start();
         let backend = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let (edge, addr) = if edge_wanted {
-            let e = crate::http::EdgeHandle::start_raw(listen, backend, tls, limits)
+        let (edge, addr) = if let Some(tls) = tls {
+            let e = crate::http::Relay::start(listen, backend, tls)
                 .with_context(|| format!("cannot listen for gRPC on {listen}"))?;
             let a = e.addr();
             (Some(e), a)
@@ -255,6 +255,13 @@ impl GrpcServer {
 
     pub fn addr(&self) -> std::net::SocketAddr {
         self.addr
+    }
+
+    /// New TLS connections use `config` from now on.
+    pub fn reload_tls(&self, config: Arc<rustls::ServerConfig>) {
+        if let Some(e) = &self.edge {
+            e.reload_tls(config);
+        }
     }
 
     pub fn shutdown(mut self) {

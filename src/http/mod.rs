@@ -1,24 +1,104 @@
-//! HTTP plumbing shared by every frontend: the request/response types the
-//! handlers see, query parsing, the tiny_http worker pool, request ids, the
-//! access log and panic containment.
+//! The HTTP/1.1 transport every frontend enters through: connections,
+//! request heads, bodies, answers, request ids, the access log.  It knows
+//! nothing of its callers: `HttpServer` takes a `Handler`, and the router
+//! above it (`crate::router`) sends each request to its frontend.
 //!
-//! Invariant: a handler's panic never reaches the client as anything but a
-//! JSON 500 with the request id, and never takes a worker down.
+//! Invariant: no number a client sends sizes an allocation; a handler's
+//! panic never takes a worker down (each frontend answers its own panics in
+//! its own format through `contain`; the transport's last resort is a
+//! generic JSON 500).
 
-mod edge;
-mod framing;
+mod body;
+mod conn;
+mod head;
 pub mod metrics;
+mod reactor;
+mod relay;
 mod server;
 pub mod tls;
 
-pub use edge::{Edge as EdgeHandle, Limits};
+pub use relay::Relay;
 pub use server::HttpServer;
 
-use crate::app::App;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// What the transport calls for each request.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, req: &mut Request, req_id: &str) -> Response;
+}
+
+/// Limits of a connection (from `[server]` in the configuration).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// A request head must arrive whole within this of its first byte.
+    pub head: Duration,
+    /// Silence allowed between requests and inside a body.
+    pub idle: Duration,
+    /// A body may start slowly for this long ...
+    pub body_grace: Duration,
+    /// ... then must average at least this many bytes per second.
+    pub min_body_rate: u64,
+    pub max_connections: usize,
+    pub max_connections_per_peer: usize,
+}
+
+impl Limits {
+    fn pace(&self) -> body::Pace {
+        body::Pace { grace: self.body_grace, min_rate: self.min_body_rate, idle: self.idle }
+    }
+}
+
+/// Runs a frontend's handler, turning a panic into that frontend's own
+/// answer.
+pub fn contain(
+    req_id: &str,
+    handler: impl FnOnce() -> Response,
+    on_panic: impl FnOnce() -> Response,
+) -> Response {
+    catch_unwind(AssertUnwindSafe(handler)).unwrap_or_else(|_| {
+        log::error!("handler panicked req={req_id}");
+        on_panic()
+    })
+}
+
+/// The reason phrase for a status we send.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
 
 /// A request as the frontends see it: metadata copied out of the transport,
 /// and the body as a stream.
@@ -44,6 +124,18 @@ impl Request<'_> {
         parse_query(self.url.split_once('?').map_or("", |(_, q)| q))
     }
 
+    /// Reads the whole body if it is at most `limit` bytes.  A declared
+    /// length over the limit is refused before a byte is read; `None`
+    /// means the body was larger (chunked) and was not kept.
+    pub fn read_capped(&mut self, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+        if self.content_length().is_some_and(|n| n > limit) {
+            return Ok(None);
+        }
+        let mut buf = Vec::new();
+        self.body.take(limit + 1).read_to_end(&mut buf)?;
+        Ok((buf.len() as u64 <= limit).then_some(buf))
+    }
+
     /// Declared body length, if the client sent a valid `Content-Length`.
     pub fn content_length(&self) -> Option<u64> {
         self.header("Content-Length").and_then(|v| v.trim().parse().ok())
@@ -53,8 +145,11 @@ impl Request<'_> {
 pub enum Body {
     Empty,
     Bytes(Vec<u8>),
-    /// A stream of exactly `len` bytes (files).
+    /// A stream of exactly `len` bytes.
     Stream(Box<dyn Read + Send>, u64),
+    /// `len` bytes of a file from its current position (sent with
+    /// sendfile(2) on plain connections).
+    File(std::fs::File, u64),
     /// A HEAD answer: `Content-Length: len`, no bytes.
     Head(u64),
 }
@@ -86,11 +181,11 @@ impl Response {
         self
     }
 
-    pub fn body_len(&self) -> Option<u64> {
+    pub fn body_len(&self) -> u64 {
         match &self.body {
-            Body::Empty => Some(0),
-            Body::Bytes(b) => Some(b.len() as u64),
-            Body::Stream(_, n) | Body::Head(n) => Some(*n),
+            Body::Empty => 0,
+            Body::Bytes(b) => b.len() as u64,
+            Body::Stream(_, n) | Body::File(_, n) | Body::Head(n) => *n,
         }
     }
 }
@@ -136,29 +231,6 @@ static REQ_SEQ: AtomicU64 = AtomicU64::new(1);
 
 pub fn next_request_id() -> String {
     format!("{:08x}", REQ_SEQ.fetch_add(1, Ordering::Relaxed))
-}
-
-/// Routes one request to its frontend under `catch_unwind`.
-pub fn dispatch(app: &App, req: &mut Request, req_id: &str) -> Response {
-    let r = catch_unwind(AssertUnwindSafe(|| route(app, req, req_id)));
-    let resp = r.unwrap_or_else(|_| {
-        log::error!("handler panicked req={} method={} path={}", req_id, req.method, req.path());
-        crate::oci::internal_error(req_id)
-    });
-    resp.header("X-Request-Id", req_id)
-}
-
-fn route(app: &App, req: &mut Request, req_id: &str) -> Response {
-    let path = req.path();
-    if path == "/v2" || path.starts_with("/v2/") {
-        crate::oci::handle(app, req, req_id)
-    } else if path.starts_with("/v1/") {
-        crate::admin_api::handle(app, req, req_id)
-    } else if path == "/metrics" {
-        crate::admin_api::metrics(app, req, req_id)
-    } else {
-        Response::json(404, br#"{"error":{"code":"NOT_FOUND","message":"no such endpoint"}}"#.to_vec())
-    }
 }
 
 #[cfg(test)]

@@ -1,186 +1,158 @@
-//! The HTTP listener: tiny_http parses connections, a fixed pool of worker
-//! threads runs handlers.
+//! The HTTP/1.1 server: the reactor (`reactor`) parks connections until a
+//! request is ready; a fixed pool of worker threads runs the handler, reads
+//! the body as the handler asks, writes the answer straight to the socket
+//! and gives the connection back.
 //!
-//! We drive tiny_http directly rather than through `rouille::Server`:
-//! rouille drops any `Content-Length` a handler sets and leaves tiny_http's
-//! default of chunked encoding for bodies of 32 KiB and more, so blob GET
-//! and HEAD answers would lose the `Content-Length` the OCI spec requires,
-//! and its request body cannot be streamed into in-process tests.
+//! There is one parser (httparse, in `head`), no loopback hop and no second
+//! HTTP library: tiny_http spawned a thread per connection, drained unread
+//! bodies into a buffer the size of the client's `Content-Length`, and sat
+//! behind a loopback relay whose sockets met Nagle's algorithm — see
+//! ARCHITECTURE.md, "The front door", for the measurements.
 //!
-//! Invariant: every worker is joined by `shutdown`, which first lets the
-//! requests already received finish.
+//! Invariant: threads do not grow with connections (one reactor, `workers`
+//! workers); every worker is joined by `shutdown`, after the requests it
+//! holds have been answered.
 
-use super::edge::{Edge, PeerMap};
-use super::{dispatch, next_request_id, Body, Request};
-use crate::app::App;
+use super::body::{BodyReader, Pace};
+use super::conn::{Conn, Io};
+use super::reactor::{After, Job, Reactor, Returned};
+use super::tls::TlsHolder;
+use super::{next_request_id, reason, Body, Handler, Limits, Request, Response};
 use anyhow::Context as _;
-use std::io::{self, Read};
-use std::net::SocketAddr;
+use crossbeam::channel::{self, Receiver, Sender};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+/// Most of an unread body a worker reads to keep the connection open;
+/// beyond it the connection closes after the answer.
+const DRAIN_LIMIT: u64 = 256 * 1024;
+/// Bodies in memory up to this size go out in the same write as the head.
+const COALESCE: usize = 64 * 1024;
+/// Copy buffer for streamed answers (and TLS file answers).
+const COPY_BUF: usize = 256 * 1024;
 
 pub struct HttpServer {
-    server: Arc<tiny_http::Server>,
-    workers: Vec<JoinHandle<()>>,
+    addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    edge: Edge,
+    waker: Arc<mio::Waker>,
+    reactor: Option<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
+    tls: Option<TlsHolder>,
 }
 
 impl HttpServer {
     pub fn start(
-        app: Arc<App>,
+        handler: Arc<dyn Handler>,
         addr: SocketAddr,
         workers: usize,
         tls: Option<Arc<rustls::ServerConfig>>,
-        limits: super::edge::Limits,
+        limits: Limits,
     ) -> anyhow::Result<HttpServer> {
-        let server = tiny_http::Server::http("127.0.0.1:0")
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .context("cannot bind the loopback backend listener")?;
-        let backend = server.server_addr().to_ip().context("backend has no IP address")?;
-        let server = Arc::new(server);
-        let peers = PeerMap::default();
-        let edge = Edge::start(addr, backend, peers.clone(), workers * 16, tls, limits)
-            .with_context(|| format!("cannot listen on {addr}"))?;
+        let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        let addr = listener.local_addr().context("listener address")?;
+        let tls = tls.map(TlsHolder::new);
+        let (jobs_tx, jobs_rx) = channel::unbounded::<Job>();
+        let (back_tx, back_rx) = channel::unbounded::<Returned>();
         let stop = Arc::new(AtomicBool::new(false));
+        let (reactor, waker) = Reactor::new(listener, jobs_tx, back_rx, tls.clone(), limits, stop.clone())
+            .context("start the connection reactor")?;
         let workers = (0..workers)
             .map(|i| {
-                let (server, stop) = (server.clone(), stop.clone());
-                let (app, peers) = (app.clone(), peers.clone());
+                let (handler, jobs, back, waker) =
+                    (handler.clone(), jobs_rx.clone(), back_tx.clone(), waker.clone());
                 std::thread::Builder::new()
                     .name(format!("http-{i}"))
-                    .spawn(move || worker(&server, &stop, &app, &peers))
+                    .spawn(move || worker(&*handler, &jobs, &back, &waker, limits))
                     .context("spawn http worker")
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(HttpServer { server, workers, stop, edge })
+        let reactor = std::thread::Builder::new()
+            .name("http-reactor".into())
+            .spawn(move || reactor.run())
+            .context("spawn reactor")?;
+        Ok(HttpServer { addr, stop, waker, reactor: Some(reactor), workers, tls })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.edge.addr()
+        self.addr
     }
 
-    /// Stops taking connections and requests, lets the requests received
-    /// finish, joins the workers.
-    pub fn shutdown(mut self) {
-        self.edge.stop();
-        self.stop.store(true, Ordering::SeqCst);
-        for _ in &self.workers {
-            self.server.unblock();
+    /// New connections use `config` from now on; open ones keep theirs.
+    /// False when this server does not speak TLS.
+    pub fn reload_tls(&self, config: Arc<rustls::ServerConfig>) -> bool {
+        match &self.tls {
+            Some(holder) => {
+                holder.replace(config);
+                true
+            }
+            None => false,
         }
+    }
+
+    /// Stops taking connections; requests already handed to workers are
+    /// answered, then the workers are joined.
+    pub fn shutdown(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+        if let Some(r) = self.reactor.take() {
+            let _ = r.join();
+        }
+        // The reactor held the only job sender: workers drain and end.
         for w in std::mem::take(&mut self.workers) {
             let _ = w.join();
         }
     }
 }
 
-fn worker(server: &tiny_http::Server, stop: &AtomicBool, app: &App, peers: &PeerMap) {
-    while !stop.load(Ordering::SeqCst) {
-        match server.recv_timeout(Duration::from_millis(200)) {
-            Ok(Some(rq)) => serve(app, rq, peers),
-            Ok(None) => {}
-            Err(e) => {
-                log::error!("http accept failed err={e}");
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    }
-    // Drain what tiny_http has already queued so no accepted request is lost.
-    while let Ok(Some(rq)) = server.try_recv() {
-        serve(app, rq, peers);
-    }
-}
-
-/// Reads the body lazily, so that `Expect: 100-continue` is only answered
-/// when a handler actually wants the body.
-struct LazyBody<'a> {
-    rq: &'a mut tiny_http::Request,
-    started: bool,
-    eof: bool,
-}
-
-impl Read for LazyBody<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.started = true;
-        let n = self.rq.as_reader().read(buf)?;
-        if n == 0 && !buf.is_empty() {
-            self.eof = true;
-        }
-        Ok(n)
-    }
-}
-
-/// tiny_http discards an unread `Content-Length` body but not an unread
-/// chunked one: its bytes would be parsed as the next request, out of step
-/// with the edge's framing.  So an unread chunked body is read to its end
-/// (the edge's idle timeout bounds a client that stalls).  A client that
-/// waits for `100-continue` and has sent nothing is left alone: whatever it
-/// sends later starts with a hex chunk-size line, which the edge refuses to
-/// let pass as anything else and tiny_http cannot parse as a request line.
-fn drain_chunked(body: &mut LazyBody, chunked: bool, expects_continue: bool) {
-    if !chunked || body.eof || (expects_continue && !body.started) {
-        return;
-    }
-    let mut sink = [0u8; 64 * 1024];
-    while let Ok(n) = body.read(&mut sink) {
-        if n == 0 {
-            break;
+fn worker(
+    handler: &dyn Handler,
+    jobs: &Receiver<Job>,
+    back: &Sender<Returned>,
+    waker: &mio::Waker,
+    limits: Limits,
+) {
+    while let Ok(job) = jobs.recv() {
+        let peer = job.peer;
+        let (io, after) = serve(handler, job, limits);
+        if back.send(Returned { io, peer, after }).is_ok() {
+            let _ = waker.wake();
         }
     }
 }
 
-fn serve(app: &App, mut rq: tiny_http::Request, peers: &PeerMap) {
+/// Answers one request; says what should become of the connection.
+fn serve(handler: &dyn Handler, job: Job, limits: Limits) -> (Io, After) {
     let started = Instant::now();
     let req_id = next_request_id();
-    let method = rq.method().as_str().to_string();
-    let url = rq.url().to_string();
-    let headers: Vec<(String, String)> = rq
-        .headers()
-        .iter()
-        .map(|h| (h.field.as_str().as_str().to_string(), h.value.as_str().to_string()))
-        .collect();
-    let peer = rq.remote_addr().and_then(|relay| peers.lookup(*relay));
-    let header = |name: &str| {
-        headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.to_ascii_lowercase())
+    let Job { mut io, peer, head } = job;
+    let _ = io.conn.sock().set_write_timeout(Some(limits.idle));
+    let method = head.method;
+    let pace = Pace { grace: limits.body_grace, min_rate: limits.min_body_rate, idle: limits.idle };
+    let mut body = BodyReader::new(&mut io, head.framing, head.expect_continue, pace);
+    let mut req = Request {
+        method: method.clone(),
+        url: head.target,
+        headers: head.headers,
+        remote_addr: Some(peer),
+        body: &mut body,
     };
-    let chunked = header("Transfer-Encoding").is_some_and(|v| v.contains("chunked"));
-    let expects_continue = header("Expect").is_some_and(|v| v.contains("100-continue"));
-    let (resp, url) = {
-        let mut body = LazyBody { rq: &mut rq, started: false, eof: false };
-        let mut req = Request { method: method.clone(), url, headers, remote_addr: peer, body: &mut body };
-        let resp = dispatch(app, &mut req, &req_id);
-        let url = req.url;
-        drain_chunked(&mut body, chunked, expects_continue);
-        (resp, url)
-    };
+    let resp = catch_unwind(AssertUnwindSafe(|| handler.handle(&mut req, &req_id))).unwrap_or_else(|_| {
+        log::error!("handler panicked req={req_id} method={method}");
+        Response::json(500, br#"{"error":{"code":"INTERNAL","message":"internal error"}}"#.to_vec())
+    });
+    let url = std::mem::take(&mut req.url);
+    drop(req);
+    let reusable = head.keep_alive && body.finish(DRAIN_LIMIT);
     let status = resp.status;
     let len = resp.body_len();
     let user = resp.user.clone().unwrap_or_else(|| "-".to_string());
-    let mut headers = Vec::with_capacity(resp.headers.len() + 1);
-    for (k, v) in &resp.headers {
-        match tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-            Ok(h) => headers.push(h),
-            Err(_) => log::warn!("dropped invalid response header req={req_id} name={k}"),
-        }
-    }
-    headers.push(tiny_http::Header::from_bytes(&b"Server"[..], &b"mcr"[..]).expect("static header"));
-    let reader: Box<dyn Read + Send> = match resp.body {
-        Body::Empty | Body::Head(_) => Box::new(io::empty()),
-        Body::Bytes(b) => Box::new(io::Cursor::new(b)),
-        Body::Stream(r, _) => r,
-    };
-    let response = tiny_http::Response::new(
-        tiny_http::StatusCode(status),
-        headers,
-        reader,
-        len.map(|n| n as usize),
-        None,
-    )
-    .with_chunked_threshold(usize::MAX);
-    let outcome = rq.respond(response);
-    super::metrics::METRICS.record(&method, status, started.elapsed().as_micros() as u64, len.unwrap_or(0));
+    let written = write_response(&mut io.conn, resp, method == "HEAD", !reusable, &req_id);
+    super::metrics::METRICS.record(&method, status, started.elapsed().as_micros() as u64, len);
     let path = url.split_once('?').map_or(url.as_str(), |(p, _)| p);
     log::info!(
         "access req={} method={} path={} status={} bytes={} ms={} user={} peer={} sent={}",
@@ -188,10 +160,117 @@ fn serve(app: &App, mut rq: tiny_http::Request, peers: &PeerMap) {
         method,
         path,
         status,
-        len.map_or("-".to_string(), |n| n.to_string()),
+        len,
         started.elapsed().as_millis(),
         user,
-        peer.map_or("-".to_string(), |p| p.to_string()),
-        if outcome.is_ok() { "ok" } else { "aborted" }
+        peer,
+        if written.is_ok() { "ok" } else { "aborted" }
     );
+    let after = match written {
+        Err(_) => After::Dead,
+        Ok(()) if reusable => After::KeepAlive,
+        Ok(()) => After::Close,
+    };
+    (io, after)
+}
+
+/// Writes status line, headers and body.  The transport owns the framing
+/// headers (`Content-Length`, `Connection`, `Date`, `Server`); a handler's
+/// copies of them are dropped.
+fn write_response(
+    conn: &mut Conn,
+    resp: Response,
+    head_only: bool,
+    close: bool,
+    req_id: &str,
+) -> io::Result<()> {
+    let len = resp.body_len();
+    let mut out = Vec::with_capacity(512);
+    let _ = write!(
+        out,
+        "HTTP/1.1 {} {}\r\nServer: mcr\r\nDate: {}\r\n",
+        resp.status,
+        reason(resp.status),
+        httpdate::fmt_http_date(std::time::SystemTime::now())
+    );
+    for (k, v) in &resp.headers {
+        let framing = ["content-length", "transfer-encoding", "connection", "date", "server"]
+            .iter()
+            .any(|f| k.eq_ignore_ascii_case(f));
+        let valid = !k.is_empty()
+            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+            && v.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
+        if framing {
+            continue;
+        }
+        if !valid {
+            log::warn!("dropped invalid response header req={req_id} name={k}");
+            continue;
+        }
+        let _ = write!(out, "{k}: {v}\r\n");
+    }
+    if !matches!(resp.status, 100..=199 | 204 | 304) {
+        let _ = write!(out, "Content-Length: {len}\r\n");
+    }
+    if close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if head_only {
+        return conn.write_all(&out);
+    }
+    match resp.body {
+        Body::Empty | Body::Head(_) => conn.write_all(&out),
+        Body::Bytes(b) if b.len() <= COALESCE => {
+            out.extend_from_slice(&b);
+            conn.write_all(&out)
+        }
+        Body::Bytes(b) => {
+            conn.write_all(&out)?;
+            conn.write_all(&b)
+        }
+        Body::File(file, n) => {
+            conn.write_all(&out)?;
+            match conn {
+                // std turns a file-to-socket copy into sendfile(2): no
+                // user-space copy of blob bytes.
+                Conn::Plain(sock) => {
+                    let sent = io::copy(&mut (&file).take(n), sock)?;
+                    exact(sent, n)
+                }
+                Conn::Tls(_) => copy_exact(&mut (&file).take(n), conn, n),
+            }
+        }
+        Body::Stream(mut r, n) => {
+            conn.write_all(&out)?;
+            copy_exact(&mut r, conn, n)
+        }
+    }
+}
+
+fn copy_exact(r: &mut dyn Read, conn: &mut Conn, n: u64) -> io::Result<()> {
+    let mut buf = vec![0u8; COPY_BUF.min(n as usize).max(1)];
+    let mut sent = 0u64;
+    while sent < n {
+        let want = (n - sent).min(buf.len() as u64) as usize;
+        let k = match r.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        conn.write_all(&buf[..k])?;
+        sent += k as u64;
+    }
+    exact(sent, n)
+}
+
+/// A body shorter than its announced length leaves the client unable to
+/// frame the next answer: the connection must end.
+fn exact(sent: u64, n: u64) -> io::Result<()> {
+    if sent == n {
+        Ok(())
+    } else {
+        Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("answer body ended at {sent} of {n} bytes")))
+    }
 }

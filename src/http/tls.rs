@@ -1,12 +1,31 @@
 //! TLS for the public listener: rustls with the ring provider, TLS 1.3 only,
-//! ALPN `http/1.1` (offering `h2` would make clients speak HTTP/2 to
-//! tiny_http, which cannot).
+//! ALPN `http/1.1` (offering `h2` would make clients speak HTTP/2 to a
+//! server that speaks HTTP/1.1 only).  A `TlsHolder` lets SIGHUP swap the
+//! certificate: new connections take the new one, open ones keep theirs.
 
 use anyhow::{bail, Context as _, Result};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::Path;
 use std::sync::Arc;
+
+/// The server configuration new connections use; replaced on reload.
+#[derive(Clone)]
+pub struct TlsHolder(Arc<parking_lot::RwLock<Arc<rustls::ServerConfig>>>);
+
+impl TlsHolder {
+    pub fn new(config: Arc<rustls::ServerConfig>) -> TlsHolder {
+        TlsHolder(Arc::new(parking_lot::RwLock::new(config)))
+    }
+
+    pub fn current(&self) -> Arc<rustls::ServerConfig> {
+        self.0.read().clone()
+    }
+
+    pub fn replace(&self, config: Arc<rustls::ServerConfig>) {
+        *self.0.write() = config;
+    }
+}
 
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>> {
     with_alpn(cert, key, b"http/1.1")

@@ -15,6 +15,7 @@ fn code(e: &Error) -> (u16, &'static str) {
         Error::InvalidDigest(_) | Error::DigestMismatch { .. } => (400, "DIGEST_INVALID"),
         Error::InvalidManifest(_) => (400, "MANIFEST_INVALID"),
         Error::ManifestTooLarge { .. } => (413, "MANIFEST_INVALID"),
+        Error::BodyTooLarge { .. } => (413, "SIZE_INVALID"),
         Error::ManifestBlobUnknown(_) => (400, "MANIFEST_BLOB_UNKNOWN"),
         Error::InvalidUpload(_) => (400, "BLOB_UPLOAD_INVALID"),
         Error::InvalidPagination(_) => (400, "PAGINATION_NUMBER_INVALID"),

@@ -8,17 +8,20 @@ mod errors;
 mod route;
 mod token;
 
-pub use errors::internal_error;
-
 use crate::app::{App, Ctx};
 use crate::error::{Error, Result, What};
 use crate::http::{Body, Request, Response};
 use crate::model::{Actor, Algorithm, Digest, Reference, RepoName, Tag};
 use crate::service::{self, parse_digest, parse_repo, uploads::Chunk};
 use route::Route;
-use std::io::{Read, Seek, SeekFrom};
+use service::blobs::BlobReader;
+use std::io::Read;
 
 pub fn handle(app: &App, req: &mut Request, req_id: &str) -> Response {
+    crate::http::contain(req_id, || answer(app, req, req_id), || errors::internal_error(req_id))
+}
+
+fn answer(app: &App, req: &mut Request, req_id: &str) -> Response {
     let path = req.path().to_string();
     let parsed = route::parse(&path);
     let mut ctx = Ctx { app, actor: Actor::Anonymous, req_id, peer: req.remote_addr };
@@ -258,18 +261,25 @@ fn get_blob(ctx: &Ctx, req: &Request, name: &str, digest: &str) -> Result<Respon
         let size = service::blobs::stat(ctx, &repo, &digest)?;
         return Ok(resp(200).body(Body::Head(size)));
     }
-    let (mut file, size) = service::blobs::open(ctx, &repo, &digest)?;
-    match parse_range(req.header("Range"), size)? {
-        None => Ok(resp(200).body(Body::Stream(Box::new(file), size))),
-        Some((start, end)) => {
-            use crate::error::Context as _;
-            file.seek(SeekFrom::Start(start)).context("seek blob")?;
-            let len = end - start + 1;
-            Ok(resp(206)
-                .header("Content-Range", format!("bytes {start}-{end}/{size}"))
-                .body(Body::Stream(Box::new(file.take(len)), len)))
-        }
+    let (mut blob, size) = service::blobs::open(ctx, &repo, &digest)?;
+    let (status, start, len) = match parse_range(req.header("Range"), size)? {
+        None => (200, 0, size),
+        Some((start, end)) => (206, start, end - start + 1),
+    };
+    if start > 0 {
+        use crate::error::Context as _;
+        blob.seek_to(start).context("seek blob")?;
     }
+    let body = match blob {
+        BlobReader::File(f) => Body::File(f, len),
+        BlobReader::Stream(s) => Body::Stream(Box::new(s.take(len)), len),
+    };
+    let resp = resp(status).body(body);
+    Ok(if status == 206 {
+        resp.header("Content-Range", format!("bytes {start}-{}/{size}", start + len - 1))
+    } else {
+        resp
+    })
 }
 
 fn upload_progress(status: u16, repo: &RepoName, id: &str, offset: u64) -> Response {

@@ -5,7 +5,6 @@ use crate::app::Ctx;
 use crate::auth::{Credentials, Password};
 use crate::error::{Error, Result};
 use crate::http::{parse_query, Request, Response};
-use std::io::Read;
 
 const FORM_LIMIT: u64 = 64 * 1024;
 
@@ -16,14 +15,10 @@ pub fn handle(ctx: &Ctx, req: &mut Request) -> Result<Response> {
             _ => return Err(Error::Unauthenticated),
         },
         "POST" => {
-            let mut body = Vec::new();
-            req.body
-                .take(FORM_LIMIT + 1)
-                .read_to_end(&mut body)
-                .map_err(|e| Error::BodyIncomplete(format!("token request body: {e}")))?;
-            if body.len() as u64 > FORM_LIMIT {
-                return Err(Error::BadRequest("token request body is too large".into()));
-            }
+            let body = req
+                .read_capped(FORM_LIMIT)
+                .map_err(|e| Error::BodyIncomplete(format!("token request body: {e}")))?
+                .ok_or(Error::BodyTooLarge { limit: FORM_LIMIT })?;
             let form = parse_query(&String::from_utf8_lossy(&body));
             let get = |k: &str| form.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
             match get("grant_type").as_deref() {

@@ -5,7 +5,7 @@ use crate::app::Ctx;
 use crate::db;
 use crate::error::{Error, Result, What};
 use crate::model::{Action, Digest, RepoName};
-use crate::storage::ReadSeek;
+pub use crate::storage::BlobReader;
 
 /// Size of a blob the repository may serve.
 pub fn stat(ctx: &Ctx, repo: &RepoName, digest: &Digest) -> Result<u64> {
@@ -24,7 +24,7 @@ fn size_in_repo(ctx: &Ctx, repo: &RepoName, digest: &Digest) -> Result<u64> {
 }
 
 /// Opens a blob of the repository for streaming.
-pub fn open(ctx: &Ctx, repo: &RepoName, digest: &Digest) -> Result<(Box<dyn ReadSeek>, u64)> {
+pub fn open(ctx: &Ctx, repo: &RepoName, digest: &Digest) -> Result<(BlobReader, u64)> {
     authorize(ctx, Action::Pull, Some(repo))?;
     size_in_repo(ctx, repo, digest)?;
     match ctx.app.store.open(digest)? {

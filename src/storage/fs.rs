@@ -7,7 +7,7 @@
 //! Invariant: a file under `blobs/` is complete and its name is its digest;
 //! it got there by `rename` from `uploads/` after an fsync.
 
-use super::{BlobStore, ReadSeek, UploadWriter};
+use super::{BlobReader, BlobStore, UploadWriter};
 use crate::error::{Context, Error, Result, What};
 use crate::model::Digest;
 use std::fs::{self, File, OpenOptions};
@@ -169,12 +169,12 @@ impl BlobStore for FsStore {
         Ok(not_found_none(fs::metadata(self.blob_path(digest)), "stat blob")?.map(|m| m.len()))
     }
 
-    fn open(&self, digest: &Digest) -> Result<Option<(Box<dyn ReadSeek>, u64)>> {
+    fn open(&self, digest: &Digest) -> Result<Option<(BlobReader, u64)>> {
         let Some(file) = not_found_none(File::open(self.blob_path(digest)), "open blob")? else {
             return Ok(None);
         };
         let size = file.metadata().context("stat open blob")?.len();
-        Ok(Some((Box::new(file), size)))
+        Ok(Some((BlobReader::File(file), size)))
     }
 
     fn create_upload(&self, id: &str) -> Result<()> {

@@ -19,6 +19,23 @@ use std::io::{Read, Seek, Write};
 pub trait ReadSeek: Read + Seek + Send {}
 impl<T: Read + Seek + Send> ReadSeek for T {}
 
+/// A committed blob opened for reading: a local file (which the transport
+/// sends with sendfile(2)) or any seekable stream (a remote store).
+pub enum BlobReader {
+    File(std::fs::File),
+    Stream(Box<dyn ReadSeek>),
+}
+
+impl BlobReader {
+    pub fn seek_to(&mut self, pos: u64) -> std::io::Result<()> {
+        let from = std::io::SeekFrom::Start(pos);
+        match self {
+            BlobReader::File(f) => f.seek(from).map(drop),
+            BlobReader::Stream(s) => s.seek(from).map(drop),
+        }
+    }
+}
+
 /// Appends to a staged upload; `finish` makes the appended bytes durable
 /// enough to survive the process (not the machine; commit fsyncs).
 pub trait UploadWriter: Write + Send {
@@ -29,7 +46,7 @@ pub trait BlobStore: Send + Sync {
     /// Size of a committed blob, if its file exists.
     fn stat(&self, digest: &Digest) -> Result<Option<u64>>;
     /// Opens a committed blob for reading, with its size.
-    fn open(&self, digest: &Digest) -> Result<Option<(Box<dyn ReadSeek>, u64)>>;
+    fn open(&self, digest: &Digest) -> Result<Option<(BlobReader, u64)>>;
     /// Creates an empty staging file for a new upload.
     fn create_upload(&self, id: &str) -> Result<()>;
     /// Current length of a staged upload, if it exists.

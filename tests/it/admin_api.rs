@@ -188,7 +188,7 @@ fn policy_rules_over_rest_and_evaluate() {
     t.req("DELETE", &format!("/v1/policy/rules/{id}")).send().expect(204, None);
     t.req("DELETE", &format!("/v1/policy/rules/{id}")).send().expect(404, None);
     let big = vec![b' '; 70_000];
-    post("/v1/policy/rules", std::str::from_utf8(&big).unwrap()).expect(400, None);
+    post("/v1/policy/rules", std::str::from_utf8(&big).unwrap()).expect(413, None);
 }
 
 #[test]

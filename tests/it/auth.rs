@@ -98,7 +98,7 @@ fn docker_token_flow_get_and_oauth2_post() {
         .body(b"grant_type=password&username=admin&password=nope")
         .send()
         .expect(401, None);
-    t.req("POST", "/v2/token").anon().body(&vec![b'a'; 70_000]).send().expect(400, None);
+    t.req("POST", "/v2/token").anon().body(&vec![b'a'; 70_000]).send().expect(413, None);
     t.req("DELETE", "/v2/token").send().expect(405, None);
 }
 

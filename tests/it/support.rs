@@ -213,7 +213,7 @@ impl<'a> Req<'a> {
             remote_addr: Some("127.0.0.1:40000".parse().unwrap()),
             body: &mut body,
         };
-        let resp = mcr::http::dispatch(self.app, &mut req, "test");
+        let resp = mcr::router::dispatch(self.app, &mut req, "test");
         let content_length = resp.body_len();
         let body = match resp.body {
             Body::Empty | Body::Head(_) => Vec::new(),
@@ -224,8 +224,14 @@ impl<'a> Req<'a> {
                 assert_eq!(v.len() as u64, n, "stream length matches the declared length");
                 v
             }
+            Body::File(f, n) => {
+                let mut v = Vec::new();
+                f.take(n).read_to_end(&mut v).unwrap();
+                assert_eq!(v.len() as u64, n, "file holds the declared length");
+                v
+            }
         };
-        Resp { status: resp.status, headers: resp.headers, body, content_length }
+        Resp { status: resp.status, headers: resp.headers, body, content_length: Some(content_length) }
     }
 }
 

@@ -1,0 +1,37 @@
+//! The router above the HTTP transport: maps a request's path to its
+//! frontend (`/v2` → `oci`, `/v1` → `admin_api`, `/metrics`), and stamps
+//! the request id on every answer.
+//!
+//! Invariant: the transport knows no frontend and no frontend knows the
+//! transport's internals; each frontend answers its own 404s and panics in
+//! its own format.
+
+use crate::app::App;
+use crate::http::{Handler, Request, Response};
+use std::sync::Arc;
+
+pub struct Router {
+    pub app: Arc<App>,
+}
+
+impl Handler for Router {
+    fn handle(&self, req: &mut Request, req_id: &str) -> Response {
+        dispatch(&self.app, req, req_id)
+    }
+}
+
+/// Sends one request to its frontend.
+pub fn dispatch(app: &App, req: &mut Request, req_id: &str) -> Response {
+    let path = req.path();
+    let resp = if path == "/v2" || path.starts_with("/v2/") {
+        crate::oci::handle(app, req, req_id)
+    } else if path == "/v1" || path.starts_with("/v1/") {
+        crate::admin_api::handle(app, req, req_id)
+    } else if path == "/metrics" {
+        crate::admin_api::metrics(app, req, req_id)
+    } else {
+        let body = serde_json::json!({ "error": { "code": "NOT_FOUND", "message": "no such endpoint", "request_id": req_id } });
+        Response::json(404, body.to_string().into_bytes())
+    };
+    resp.header("X-Request-Id", req_id)
+}
