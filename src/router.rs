@@ -18,6 +18,17 @@ impl Handler for Router {
     fn handle(&self, req: &mut Request, req_id: &str) -> Response {
         dispatch(&self.app, req, req_id)
     }
+
+    fn body_limit(&self, _method: &str, target: &str) -> u64 {
+        let path = target.split_once('?').map_or(target, |(p, _)| p);
+        if path.starts_with("/v2/") && path.contains("/blobs/uploads") {
+            u64::MAX
+        } else if path.starts_with("/v2/") && path.contains("/manifests/") {
+            self.app.config.limits.manifest_max_bytes
+        } else {
+            crate::http::FORM_BODY_LIMIT
+        }
+    }
 }
 
 /// Sends one request to its frontend.

@@ -58,7 +58,7 @@ pub enum Access {
     Admin,
 }
 
-const BODY_LIMIT: u64 = 64 * 1024;
+const BODY_LIMIT: u64 = crate::http::FORM_BODY_LIMIT;
 
 pub fn handle(app: &App, req: &mut Request, req_id: &str) -> Response {
     let on_panic = || {

@@ -274,3 +274,75 @@ mod tests {
         refused(format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes(), 431);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Random and mutated heads and chunked bodies through the parsers: no
+    //! panic, nothing accepted past the caps, nothing decoded that was not
+    //! in the input.
+    use super::*;
+    use crate::http::body::ChunkDecoder;
+    use proptest::prelude::*;
+
+    const SEED: &[u8] = b"PATCH /v2/a/b/blobs/uploads/x?digest=sha256:00 HTTP/1.1\r\nHost: reg:5000\r\nTransfer-Encoding: chunked\r\nContent-Length: 12\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n";
+
+    fn check_head(buf: &[u8]) {
+        match parse(buf) {
+            Ok(Parsed::Complete(h, n)) => {
+                assert!(n <= buf.len() && n <= MAX_HEAD);
+                assert!(h.target.starts_with('/') || h.target == "*");
+                assert!(h.headers.len() <= MAX_HEADERS);
+            }
+            Ok(Parsed::Partial) => assert!(buf.len() < MAX_HEAD),
+            Err(r) => assert!([400, 417, 431, 501, 505].contains(&r.status), "{r:?}"),
+        }
+    }
+
+    fn check_chunks(input: &[u8], max: usize) {
+        let mut dec = ChunkDecoder::default();
+        let mut rest = input;
+        let mut data = 0;
+        while !rest.is_empty() && !dec.is_done() {
+            let Ok(step) = dec.step(rest, max) else { return };
+            assert!(step.consumed <= rest.len() && step.data.end <= step.consumed);
+            assert!(step.data.len() <= max);
+            data += step.data.len();
+            if step.consumed == 0 {
+                break;
+            }
+            rest = &rest[step.consumed..];
+        }
+        assert!(data <= input.len());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_heads(buf in proptest::collection::vec(any::<u8>(), 0..512)) {
+            check_head(&buf);
+        }
+
+        #[test]
+        fn mutated_heads(edits in proptest::collection::vec((0..SEED.len(), any::<u8>(), 0u8..3), 1..8)) {
+            let mut buf = SEED.to_vec();
+            for (at, byte, op) in edits {
+                let at = at.min(buf.len().saturating_sub(1));
+                match op {
+                    0 => buf[at] = byte,
+                    1 => buf.insert(at, byte),
+                    _ => { buf.remove(at); }
+                }
+            }
+            check_head(&buf);
+        }
+
+        #[test]
+        fn random_chunked_bodies(buf in proptest::collection::vec(
+            prop_oneof![Just(b'0'), Just(b'a'), Just(b'F'), Just(b'\r'), Just(b'\n'), Just(b';'), Just(b' '), any::<u8>()],
+            0..256,
+        ), max in 1usize..64) {
+            check_chunks(&buf, max);
+        }
+    }
+}

@@ -26,9 +26,19 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// The cap on small request bodies (JSON, forms) every frontend uses.
+pub const FORM_BODY_LIMIT: u64 = 64 * 1024;
+
 /// What the transport calls for each request.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, req: &mut Request, req_id: &str) -> Response;
+
+    /// The largest body the route at `target` accepts.  A request declaring
+    /// more goes to the handler at once (which refuses it before reading),
+    /// instead of waiting in the reactor for the start of its body.
+    fn body_limit(&self, _method: &str, _target: &str) -> u64 {
+        u64::MAX
+    }
 }
 
 /// Limits of a connection (from `[server]` in the configuration).

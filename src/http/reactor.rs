@@ -17,7 +17,7 @@ use super::body::{scan_chunked, ChunkDecoder};
 use super::conn::{Conn, Io, TlsConn};
 use super::head::{self, Framing, Head, Parsed, Refusal, MAX_HEAD};
 use super::tls::TlsHolder;
-use super::Limits;
+use super::{Handler, Limits};
 use crossbeam::channel::{Receiver, Sender};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -106,6 +106,7 @@ pub struct Reactor {
     jobs: Sender<Job>,
     back: Receiver<Returned>,
     tls: Option<TlsHolder>,
+    handler: Arc<dyn Handler>,
     limits: Limits,
     stop: Arc<AtomicBool>,
     scratch: Vec<u8>,
@@ -117,6 +118,7 @@ impl Reactor {
         jobs: Sender<Job>,
         back: Receiver<Returned>,
         tls: Option<TlsHolder>,
+        handler: Arc<dyn Handler>,
         limits: Limits,
         stop: Arc<AtomicBool>,
     ) -> io::Result<(Reactor, Arc<Waker>)> {
@@ -134,6 +136,7 @@ impl Reactor {
             jobs,
             back,
             tls,
+            handler,
             limits,
             stop,
             scratch: vec![0u8; 64 * 1024],
@@ -381,6 +384,7 @@ impl Reactor {
         let ready = match head.framing {
             _ if head.expect_continue => true,
             Framing::None => true,
+            Framing::Length(n) if n > self.handler.body_limit(&head.method, &head.target) => true,
             Framing::Length(n) => body.len() as u64 >= n.min(PREFETCH as u64),
             Framing::Chunked => match scan_chunked(scan, scanned, body) {
                 Ok(done) => done.is_some() || body.len() >= PREFETCH,

@@ -59,8 +59,9 @@ impl HttpServer {
         let (jobs_tx, jobs_rx) = channel::unbounded::<Job>();
         let (back_tx, back_rx) = channel::unbounded::<Returned>();
         let stop = Arc::new(AtomicBool::new(false));
-        let (reactor, waker) = Reactor::new(listener, jobs_tx, back_rx, tls.clone(), limits, stop.clone())
-            .context("start the connection reactor")?;
+        let (reactor, waker) =
+            Reactor::new(listener, jobs_tx, back_rx, tls.clone(), handler.clone(), limits, stop.clone())
+                .context("start the connection reactor")?;
         let workers = (0..workers)
             .map(|i| {
                 let (handler, jobs, back, waker) =

@@ -6,7 +6,7 @@ use crate::auth::{Credentials, Password};
 use crate::error::{Error, Result};
 use crate::http::{parse_query, Request, Response};
 
-const FORM_LIMIT: u64 = 64 * 1024;
+const FORM_LIMIT: u64 = crate::http::FORM_BODY_LIMIT;
 
 pub fn handle(ctx: &Ctx, req: &mut Request) -> Result<Response> {
     let (user, pass) = match req.method.as_str() {

@@ -5,6 +5,7 @@ mod api;
 mod audit;
 mod auth;
 mod docker;
+mod front_door;
 mod gc;
 mod grpc;
 mod mcias;

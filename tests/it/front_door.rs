@@ -1,0 +1,361 @@
+//! The HTTP front door against the real binary, as a hostile or busy client
+//! meets it: absurd lengths, framing that must be refused, bodies cut
+//! short, slow and idle clients, many keep-alive clients, connection caps,
+//! and a certificate reload.
+
+use crate::support::*;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Sends raw bytes on a new connection and reads until the server closes
+/// (or `wait` passes).
+fn exchange(srv: &Server, raw: &[u8], wait: Duration) -> String {
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(wait)).unwrap();
+    s.write_all(raw).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Reads one response (head and `Content-Length` body) from a keep-alive
+/// connection; returns the status.
+fn read_one(s: &mut TcpStream) -> u16 {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).expect("response head");
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head).to_string();
+    let len: usize = text
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    text.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn threads(srv: &Server) -> usize {
+    std::fs::read_dir(format!("/proc/{}/task", srv.pid())).unwrap().count()
+}
+
+fn healthy(srv: &Server) {
+    let started = Instant::now();
+    assert_eq!(srv.http("GET", "/v2/", &[], b"").status, 200, "server still answers");
+    assert!(started.elapsed() < Duration::from_secs(2), "and promptly: {:?}", started.elapsed());
+}
+
+#[test]
+fn absurd_content_lengths_cost_nothing_and_never_kill_the_server() {
+    let srv = Server::start();
+    let auth = srv.admin_auth();
+    let huge = "9223372036854775807";
+    // Unauthenticated, on a route with a small limit: answered at once,
+    // without waiting for (or allocating) the body.
+    let started = Instant::now();
+    let text = exchange(
+        &srv,
+        format!("PUT /v2/a/manifests/x HTTP/1.1\r\nHost: x\r\nContent-Length: {huge}\r\n\r\n").as_bytes(),
+        Duration::from_secs(10),
+    );
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+    assert!(text.contains("Connection: close"), "the unread body ends the connection: {text}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // Authenticated: 413 before a byte of the body is read.
+    for (path, code) in [
+        ("/v2/a/manifests/x", "MANIFEST_INVALID"),
+        ("/v2/token", "SIZE_INVALID"),
+        ("/v1/policy/rules", "TOO_LARGE"),
+    ] {
+        let text = exchange(
+            &srv,
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nContent-Length: {huge}\r\n\r\n"
+            )
+            .as_bytes(),
+            Duration::from_secs(10),
+        );
+        let status = if path == "/v2/a/manifests/x" { "405" } else { "413" };
+        assert!(text.starts_with(&format!("HTTP/1.1 {status}")), "{path}: {text}");
+        if status == "413" {
+            assert!(text.contains(code), "{path}: {text}");
+        }
+    }
+    let text = exchange(
+        &srv,
+        format!("PUT /v2/a/manifests/x HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nContent-Length: {huge}\r\n\r\n").as_bytes(),
+        Duration::from_secs(10),
+    );
+    assert!(text.starts_with("HTTP/1.1 413") && text.contains("MANIFEST_INVALID"), "{text}");
+    // On an upload route, unauthenticated, with the start of a body: 401,
+    // and the rest of the "body" is never drained into memory.
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "POST /v2/a/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nContent-Length: {huge}\r\n\r\n").unwrap();
+    let _ = s.write_all(&vec![b'x'; 100 * 1024]);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 401"), "{}", String::from_utf8_lossy(&buf));
+    // u64::MAX and beyond are not numbers we accept.
+    for len in ["18446744073709551615", "18446744073709551616", "99999999999999999999999"] {
+        let text = exchange(
+            &srv,
+            format!("POST /v2/a/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n")
+                .as_bytes(),
+            Duration::from_secs(10),
+        );
+        assert!(text.starts_with("HTTP/1.1 400"), "{len}: {text}");
+    }
+    healthy(&srv);
+    assert!(srv.peak_rss_kib() < 200 * 1024, "peak RSS {} KiB", srv.peak_rss_kib());
+    assert!(!srv.log().contains("panicked"));
+}
+
+#[test]
+fn framing_that_rfc_9112_refuses_is_refused_and_the_connection_closed() {
+    let srv = Server::start();
+    let started = Instant::now();
+    for (raw, status) in [
+        (&b"POST /v2/a/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello"[..], "400"),
+        (b"POST /v2/a/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", "400"),
+        (b"POST /v2/a/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", "501"),
+        (b"POST /v2/a/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", "400"),
+        (b"POST /v2/a/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n", "400"),
+        (b"GET /v2/ HTTP/1.1\r\n\r\n", "400"),
+        (b"GET /v2/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "400"),
+        (b"GET /v2/ HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n", "400"),
+        (b"GET /v2/ HTTP/1.1\r\nHost: x\r\nX: a\r\n folded\r\n\r\n", "400"),
+        (b"GET /v2/ HTTP/2.0\r\nHost: x\r\n\r\n", "505"),
+        // The HTTP/2 connection preface, as a client with prior knowledge sends it.
+        (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04\x00\x00\x00\x00\x00", "505"),
+        (b"\x16\x03\x01\x00\xf1\x01\x00\x00\xed\x03\x03", "400"),
+    ] {
+        let text = exchange(&srv, raw, Duration::from_secs(10));
+        assert!(text.starts_with(&format!("HTTP/1.1 {status}")), "{}: {text}", String::from_utf8_lossy(raw));
+        assert!(text.contains("Connection: close"), "{text}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(5), "each refused at once: {:?}", started.elapsed());
+    // Pipelined requests after a refused one are never served.
+    let text = exchange(
+        &srv,
+        b"GET /v2/ HTTP/1.1\r\n\r\nGET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert!(text.starts_with("HTTP/1.1 400") && !text.contains("HTTP/1.1 401"), "{text}");
+    healthy(&srv);
+}
+
+#[test]
+fn a_body_cut_short_never_reaches_the_service_as_complete() {
+    let srv = Server::start();
+    let auth = srv.admin_auth();
+    let start = |srv: &Server| {
+        srv.http("POST", "/v2/cut/blobs/uploads/", &[], b"").header("Location").unwrap().to_string()
+    };
+    let offset = |srv: &Server, loc: &str| srv.http("GET", loc, &[], b"").header("Range").map(str::to_string);
+    for body_len in [5usize, 200 * 1024] {
+        // A chunked PATCH whose last chunk never comes: the client half-closes.
+        let loc = start(&srv);
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(s, "PATCH {loc} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nTransfer-Encoding: chunked\r\n\r\n{body_len:x}\r\n")
+            .unwrap();
+        s.write_all(&bytes(3, body_len)).unwrap();
+        s.write_all(b"\r\n").unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        let text = String::from_utf8_lossy(&buf);
+        assert!(!text.contains(" 202 ") && !text.contains(" 201 "), "{body_len}: {text}");
+        let range = offset(&srv, &loc);
+        assert!(
+            range.is_none() || range.as_deref() == Some("0-0"),
+            "{body_len}: nothing appended, got {range:?}"
+        );
+        // The same with Content-Length: the body stops short.
+        let loc = start(&srv);
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "PATCH {loc} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n\r\n",
+            body_len + 10
+        )
+        .unwrap();
+        s.write_all(&bytes(3, body_len)).unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        let text = String::from_utf8_lossy(&buf);
+        assert!(!text.contains(" 202 "), "{body_len}: {text}");
+        let range = offset(&srv, &loc);
+        assert!(
+            range.is_none() || range.as_deref() == Some("0-0"),
+            "{body_len}: nothing appended, got {range:?}"
+        );
+    }
+    healthy(&srv);
+}
+
+#[test]
+fn idle_keep_alive_connections_cost_no_threads() {
+    let srv = Server::start();
+    let auth = srv.admin_auth();
+    healthy(&srv);
+    let before = threads(&srv);
+    let mut conns = Vec::new();
+    for _ in 0..256 {
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(s, "GET /v2/ HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\r\n").unwrap();
+        assert_eq!(read_one(&mut s), 200);
+        conns.push(s);
+    }
+    let after = threads(&srv);
+    assert!(after <= before + 8, "256 idle keep-alive connections added {} threads", after - before);
+    // They are all still usable.
+    for s in conns.iter_mut().step_by(16) {
+        write!(s, "GET /v2/ HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\r\n").unwrap();
+        assert_eq!(read_one(s), 200);
+    }
+}
+
+#[test]
+fn slow_clients_cannot_hold_the_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start_with(
+        &dir.path().join("data"),
+        &[],
+        &[("MCR_SERVER_WORKERS", "4"), ("MCR_SERVER_BODY_GRACE", "2s"), ("MCR_SERVER_MIN_BODY_RATE", "1024")],
+    );
+    let auth = srv.admin_auth();
+    let loc = srv.http("POST", "/v2/slow/blobs/uploads/", &[], b"").header("Location").unwrap().to_string();
+    // Four times as many tricklers as workers, each sending an upload body
+    // (or a head) at a few bytes a second.
+    let mut slow = Vec::new();
+    for i in 0..16 {
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        if i % 4 == 0 {
+            s.write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n").unwrap();
+        } else {
+            write!(
+                s,
+                "PATCH {loc} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nContent-Length: 1048576\r\n\r\n"
+            )
+            .unwrap();
+        }
+        slow.push(s);
+    }
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1500) {
+        for s in &mut slow {
+            let _ = s.write_all(b"a");
+        }
+        healthy(&srv);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Past the grace period the bodies are below the minimum rate: 408 and closed.
+    for (i, s) in slow.iter_mut().enumerate().filter(|(i, _)| i % 4 != 0) {
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        let text = String::from_utf8_lossy(&buf);
+        assert!(text.starts_with("HTTP/1.1 408"), "trickler {i}: {text}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(srv.http("GET", &loc, &[], b"").status == 204, "the session is untouched");
+    healthy(&srv);
+}
+
+#[test]
+fn many_keep_alive_clients_are_all_served_without_stalls() {
+    let srv = Server::start();
+    let auth = srv.admin_auth();
+    srv.push_image("fair/img", "v1", 5);
+    let worst = std::sync::Mutex::new(Duration::ZERO);
+    std::thread::scope(|scope| {
+        for _ in 0..64 {
+            scope.spawn(|| {
+                let mut s = TcpStream::connect(srv.addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                for _ in 0..20 {
+                    let t = Instant::now();
+                    write!(
+                        s,
+                        "GET /v2/fair/img/tags/list HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\r\n"
+                    )
+                    .unwrap();
+                    assert_eq!(read_one(&mut s), 200);
+                    let mut w = worst.lock().unwrap();
+                    *w = (*w).max(t.elapsed());
+                }
+            });
+        }
+    });
+    let worst = *worst.lock().unwrap();
+    assert!(worst < Duration::from_secs(2), "slowest answer took {worst:?}");
+}
+
+#[test]
+fn connections_are_capped_per_client_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv =
+        Server::start_with(&dir.path().join("data"), &[], &[("MCR_SERVER_MAX_CONNECTIONS_PER_PEER", "8")]);
+    let held: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(srv.addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let text = exchange(&srv, b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n", Duration::from_secs(5));
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    healthy(&srv);
+}
+
+#[test]
+fn sighup_reloads_the_certificate_without_dropping_connections() {
+    let (a, b) = (Certs::new(), Certs::new());
+    let live = tempfile::tempdir().unwrap();
+    let (cert, key) = (live.path().join("tls.crt"), live.path().join("tls.key"));
+    std::fs::copy(a.path("server.crt"), &cert).unwrap();
+    std::fs::copy(a.path("server.key"), &key).unwrap();
+    let srv = Server::start_args(&["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let trusts = |certs: &Certs| {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", &certs.path("ca.crt")])
+            .arg(format!("https://{}/v2/", srv.host()))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(trusts(&a), "401");
+    // A connection opened under the old certificate ...
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect", &srv.host(), "-CAfile", &a.path("ca.crt")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = client.stdin.take().unwrap();
+    stdin.write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::copy(b.path("server.crt"), &cert).unwrap();
+    std::fs::copy(b.path("server.key"), &key).unwrap();
+    assert!(Command::new("kill").args(["-HUP", &srv.pid().to_string()]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(500));
+    // ... new connections get the new one ...
+    assert_eq!(trusts(&b), "401");
+    assert_eq!(trusts(&a), "000", "the old certificate is no longer presented");
+    // ... and the old connection goes on.
+    stdin.write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    client.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    let _ = client.wait();
+    assert_eq!(out.matches("HTTP/1.1 401").count(), 2, "{out}");
+    assert!(srv.log().contains("tls certificate reloaded"), "{}", srv.log());
+}
