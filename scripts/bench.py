@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""mcr vs CNCF Distribution on loopback: large blob push/pull, chunked push,
-small-blob push rate, manifest GET rate, peak RSS.  Driven by scripts/bench.
+"""mcr vs CNCF Distribution on loopback: large blob push/pull (throughput and
+server CPU per GB), chunked push, small-blob push rate, manifest GET rate and
+p99 with Bearer and with Basic credentials, listing latency (tags, catalog,
+a 10,000-tag list), threads added by 256 idle keep-alive connections, peak
+RSS over the whole run.  Driven by scripts/bench.
 
 Every measurement runs against both registries in the same run, so the
 ratios hold even on a busy machine; absolute figures do not."""
@@ -53,9 +56,19 @@ class Registry:
     def __init__(self, name, cmd, port, workdir, env=None, auth=None):
         self.name, self.port = name, port
         self.auth = auth
+        self.basic = None
         self.log = open(os.path.join(workdir, f"{name}.log"), "wb")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=env)
         wait_up(port, self.proc)
+
+    def cpu_seconds(self):
+        """User + system CPU time the server has used so far."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def threads(self):
+        return len(os.listdir(f"/proc/{self.proc.pid}/task"))
 
     def peak_rss_mib(self):
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -93,7 +106,7 @@ class Registry:
 def start_mcr(binary, workdir):
     port = free_port()
     data = os.path.join(workdir, "mcr-data")
-    env = dict(os.environ, RUST_LOG="info")
+    env = dict(os.environ, RUST_LOG="info", MCR_LIMITS_PAGE_MAX="10000")
     reg = Registry("mcr", [binary, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data], port, workdir, env)
     with open(os.path.join(data, "initial-admin-password")) as f:
         password = f.read().strip()
@@ -105,6 +118,7 @@ def start_mcr(binary, workdir):
     token = json.loads(r.read())["token"]
     assert r.status == 200
     reg.auth = "Bearer " + token
+    reg.basic = basic
     return reg
 
 
@@ -179,13 +193,15 @@ def push_whole(reg, repo, path, digest):
 
 
 def pull(reg, repo, digest, size):
+    """Throughput (MB/s) and the server's CPU seconds per GB sent."""
     url = f"http://127.0.0.1:{reg.port}/v2/{repo}/blobs/{digest}"
+    cpu = reg.cpu_seconds()
     out = subprocess.run(["curl", "-s", "-L", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}",
                           *reg.curl_auth(), url],
                          capture_output=True, text=True, check=True)
     code, got, secs = out.stdout.split()
     assert code == "200" and int(got) == size, out.stdout
-    return size / float(secs) / 1e6
+    return size / float(secs) / 1e6, (reg.cpu_seconds() - cpu) / (size / 1e9)
 
 
 def push_chunked(reg, repo, path, digest, chunk=8 * MiB):
@@ -267,17 +283,79 @@ def push_image(reg, repo, tag):
     assert r.status == 201, r.status
 
 
-def manifest_gets(reg, repo, tag, conns, secs):
-    url = f"http://127.0.0.1:{reg.port}/v2/{repo}/manifests/{tag}"
-    auth = ["-H", f"Authorization: {reg.auth}"] if reg.auth else []
-    out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{secs}s",
-                          "-H", "Accept: application/vnd.oci.image.manifest.v1+json", *auth, url],
+def wrk(reg, path, conns, secs, auth=None, headers=()):
+    """Requests/s and p99 latency (ms) of GETs of `path`."""
+    url = f"http://127.0.0.1:{reg.port}{path}"
+    auth = auth or reg.auth
+    hdrs = [x for h in headers for x in ("-H", h)]
+    if auth:
+        hdrs += ["-H", f"Authorization: {auth}"]
+    out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{secs}s", "--latency", *hdrs, url],
                          capture_output=True, text=True, check=True).stdout
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     if non2xx:
-        raise SystemExit(f"{reg.name}: {non2xx.group(1)} failed manifest GETs")
-    return float(m.group(1))
+        raise SystemExit(f"{reg.name}: {non2xx.group(1)} failed GETs of {path}")
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[p99.group(2)]
+    return float(m.group(1)), float(p99.group(1)) * scale
+
+
+def manifest_gets(reg, repo, tag, conns, secs, auth=None):
+    return wrk(reg, f"/v2/{repo}/manifests/{tag}", conns, secs, auth,
+               ["Accept: application/vnd.oci.image.manifest.v1+json"])
+
+
+def seed_listings(reg, tags, repos):
+    """One image under `tags` tags in bench/tags, and `repos` small repositories."""
+    push_image(reg, "bench/tags", "t0")
+    c = reg.conn()
+    c.request("GET", "/v2/bench/tags/manifests/t0", headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    r = c.getresponse()
+    body = r.read()
+    assert r.status == 200
+    errors = []
+
+    def tagger(k, n):
+        try:
+            c = reg.conn()
+            for i in range(k, tags, n):
+                c.request("PUT", f"/v2/bench/tags/manifests/t{i}", body=body,
+                          headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json",
+                                   "Content-Length": str(len(body))})
+                r = c.getresponse()
+                r.read()
+                if r.status != 201:
+                    errors.append(r.status)
+            for i in range(k, repos, n):
+                push_image(reg, f"bench/repo{i:04d}", "v1")
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=tagger, args=(k, 8)) for k in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise SystemExit(f"{reg.name}: seeding listings failed: {errors[:5]}")
+
+
+def idle_threads(reg, n=256):
+    """Threads the server adds while `n` keep-alive connections sit idle."""
+    before = reg.threads()
+    socks = []
+    try:
+        for _ in range(n):
+            c = reg.conn()
+            c.request("GET", "/v2/")
+            c.getresponse().read()
+            socks.append(c)
+        time.sleep(0.5)
+        return reg.threads() - before
+    finally:
+        for c in socks:
+            c.close()
 
 
 def run_measured(cmd, env):
@@ -390,6 +468,7 @@ def main():
     chunked = (64 if a.quick else 256) * MiB
     secs = 3 if a.quick else 10
     per_client = 50 if a.quick else 200
+    tags = 2000 if a.quick else 10000
     work = tempfile.mkdtemp(prefix="mcr-bench-")
     try:
         big_path, chunk_path = os.path.join(work, "big.bin"), os.path.join(work, "chunked.bin")
@@ -401,13 +480,24 @@ def main():
             try:
                 r = {}
                 r["push"] = push_whole(reg, "bench/big", big_path, big_d)
-                r["pull"] = pull(reg, "bench/big", big_d, big)
+                r["pull"], r["pull_cpu"] = pull(reg, "bench/big", big_d, big)
                 r["chunked"] = push_chunked(reg, "bench/chunked", chunk_path, chunk_d)
                 r["small"] = small_blobs(reg, "bench/small", 8, per_client)
                 push_image(reg, "bench/img", "v1")
                 manifest_gets(reg, "bench/img", "v1", 16, 1)  # warm up
-                r["get16"] = manifest_gets(reg, "bench/img", "v1", 16, secs)
-                r["get64"] = manifest_gets(reg, "bench/img", "v1", 64, secs)
+                r["get16"], r["get16_p99"] = manifest_gets(reg, "bench/img", "v1", 16, secs)
+                r["get64"], r["get64_p99"] = manifest_gets(reg, "bench/img", "v1", 64, secs)
+                if reg.basic:
+                    # Distribution runs without authentication here, so its
+                    # "Basic" figure is the same unauthenticated path.
+                    r["basic16"], r["basic16_p99"] = manifest_gets(reg, "bench/img", "v1", 16, secs, reg.basic)
+                else:
+                    r["basic16"], r["basic16_p99"] = r["get16"], r["get16_p99"]
+                seed_listings(reg, tags, 150)
+                _, r["tags100_p99"] = wrk(reg, "/v2/bench/tags/tags/list?n=100", 4, secs)
+                _, r["catalog100_p99"] = wrk(reg, "/v2/_catalog?n=100", 4, secs)
+                _, r["tagsall_p99"] = wrk(reg, f"/v2/bench/tags/tags/list?n={tags}", 4, secs)
+                r["idle_threads"] = idle_threads(reg)
                 r["rss"] = reg.peak_rss_mib()
                 results[name] = r
             finally:
@@ -416,16 +506,26 @@ def main():
         rows = [
             ("push", f"monolithic {big // MiB} MiB blob push (MB/s)"),
             ("pull", f"{big // MiB} MiB blob pull (MB/s)"),
+            ("pull_cpu", "blob pull: server CPU (s/GB)"),
             ("chunked", f"chunked {chunked // MiB} MiB push, 8 MiB chunks (MB/s)"),
             ("small", "4 KiB blob push, 8 clients (blobs/s)"),
             ("get16", "manifest GET, 16 connections (req/s)"),
+            ("get16_p99", "manifest GET, 16 connections: p99 (ms)"),
             ("get64", "manifest GET, 64 connections (req/s)"),
-            ("rss", "server peak RSS (MiB)"),
+            ("get64_p99", "manifest GET, 64 connections: p99 (ms)"),
+            ("basic16", "manifest GET with Basic credentials, 16 connections (req/s)"),
+            ("basic16_p99", "manifest GET with Basic credentials, 16 connections: p99 (ms)"),
+            ("tags100_p99", "tags/list?n=100, 4 connections: p99 (ms)"),
+            ("catalog100_p99", "_catalog?n=100, 4 connections: p99 (ms)"),
+            ("tagsall_p99", f"{tags}-tag list in one page, 4 connections: p99 (ms)"),
+            ("idle_threads", "threads added by 256 idle keep-alive connections"),
+            ("rss", "server peak RSS over the whole run (MiB)"),
         ]
         lines = ["| measurement | mcr | reference | mcr/reference |", "| --- | ---: | ---: | ---: |"]
         for key, label in rows:
             m, ref = results["mcr"][key], results["reference"][key]
-            lines.append(f"| {label} | {m:.1f} | {ref:.1f} | {m / ref:.2f}× |")
+            ratio = f"{m / ref:.2f}×" if ref else "–"
+            lines.append(f"| {label} | {m:.1f} | {ref:.1f} | {ratio} |")
         table = "\n".join(lines)
         print(table)
         if a.markdown:
