@@ -133,6 +133,9 @@ pub struct Server {
     /// Most open connections, and most from one client address.
     pub max_connections: usize,
     pub max_connections_per_peer: usize,
+    /// Most requests from one client address served at once (the rest
+    /// wait their turn); 0 means a quarter of the workers.
+    pub max_workers_per_peer: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -171,6 +174,7 @@ impl Default for Server {
             min_body_rate: 1024,
             max_connections: 4096,
             max_connections_per_peer: 1024,
+            max_workers_per_peer: 0,
         }
     }
 }
@@ -322,6 +326,10 @@ impl Config {
             min_body_rate: self.server.min_body_rate,
             max_connections: self.server.max_connections,
             max_connections_per_peer: self.server.max_connections_per_peer,
+            max_workers_per_peer: match self.server.max_workers_per_peer {
+                0 => (self.server.workers / 4).max(1),
+                n => n,
+            },
         }
     }
 

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 const MAX_CHUNK_LINE: usize = 1024;
 /// Most trailer bytes accepted after the last chunk.
 const MAX_TRAILERS: usize = 8 * 1024;
+/// How long a worker waits for the rest of a body nobody read.
+const DRAIN_WAIT: Duration = Duration::from_millis(500);
 /// How much a worker reads from the socket at once while decoding chunks.
 const READ_AHEAD: usize = 64 * 1024;
 
@@ -238,9 +240,12 @@ impl<'a> BodyReader<'a> {
                 return false;
             }
         }
+        // The client gets a moment, not the idle timeout: a worker waits here.
+        self.pace.idle = DRAIN_WAIT;
+        let deadline = Instant::now() + DRAIN_WAIT;
         let mut sink = [0u8; 16 * 1024];
         let mut drained = 0u64;
-        while !self.is_done() {
+        while !self.is_done() && Instant::now() < deadline {
             match self.read(&mut sink) {
                 Ok(0) => break,
                 Ok(n) => drained += n as u64,

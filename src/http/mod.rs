@@ -54,6 +54,9 @@ pub struct Limits {
     pub min_body_rate: u64,
     pub max_connections: usize,
     pub max_connections_per_peer: usize,
+    /// Most requests of one client address served at once; more wait
+    /// their turn in the reactor.
+    pub max_workers_per_peer: usize,
 }
 
 impl Limits {

@@ -21,7 +21,7 @@ use super::{Handler, Limits};
 use crossbeam::channel::{Receiver, Sender};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -82,6 +82,11 @@ enum Phase {
         scanned: usize,
         started: Instant,
     },
+    /// Ready, but its client already has its share of the workers busy.
+    Held {
+        head: Head,
+        head_len: usize,
+    },
     Closing {
         until: Instant,
     },
@@ -103,6 +108,10 @@ pub struct Reactor {
     /// Connections alive anywhere (here or in a worker), total and per peer.
     live: usize,
     per_peer: HashMap<IpAddr, usize>,
+    /// Requests of each client address being served, and those waiting
+    /// for one of them to finish.
+    busy: HashMap<IpAddr, usize>,
+    held: HashMap<IpAddr, VecDeque<usize>>,
     jobs: Sender<Job>,
     back: Receiver<Returned>,
     tls: Option<TlsHolder>,
@@ -133,6 +142,8 @@ impl Reactor {
             free: Vec::new(),
             live: 0,
             per_peer: HashMap::new(),
+            busy: HashMap::new(),
+            held: HashMap::new(),
             jobs,
             back,
             tls,
@@ -252,6 +263,7 @@ impl Reactor {
     fn take_back(&mut self) {
         while let Ok(r) = self.back.try_recv() {
             let Returned { mut io, peer, after } = r;
+            self.release_worker(peer);
             io.compact();
             if io.conn.sock().set_nonblocking(true).is_err() {
                 self.forget(peer);
@@ -277,6 +289,8 @@ impl Reactor {
         let cap = match &slot.phase {
             Phase::Handshake { .. } | Phase::Head { .. } => MAX_HEAD + 1,
             Phase::Body { head_len, .. } => head_len + PREFETCH,
+            // Its worker reads the rest.
+            Phase::Held { .. } => return,
             Phase::Closing { .. } => 0,
         };
         if let Phase::Closing { .. } = slot.phase {
@@ -399,13 +413,29 @@ impl Reactor {
         }
     }
 
+    /// A ready request goes to a worker, unless its client address already
+    /// has its share of the workers: then it waits here, so one client
+    /// (slow, or just busy) cannot take the whole pool.
     fn dispatch(&mut self, i: usize) {
+        let Some(slot) = self.slots[i].as_mut() else { return };
+        let ip = slot.peer.ip();
+        if self.busy.get(&ip).copied().unwrap_or(0) >= self.limits.max_workers_per_peer {
+            if let Phase::Body { head, head_len, .. } =
+                std::mem::replace(&mut slot.phase, Phase::Head { started: None })
+            {
+                slot.phase = Phase::Held { head, head_len };
+                self.held.entry(ip).or_default().push_back(i);
+            }
+            // (A held request is only dispatched again once a worker of its
+            // client finished, so it never comes back here.)
+            return;
+        }
         let Some(mut slot) = self.take(i) else { return };
-        let Phase::Body { head, head_len, .. } =
-            std::mem::replace(&mut slot.phase, Phase::Head { started: None })
-        else {
-            unreachable!("dispatch outside the body phase")
+        let (head, head_len) = match std::mem::replace(&mut slot.phase, Phase::Head { started: None }) {
+            Phase::Body { head, head_len, .. } | Phase::Held { head, head_len } => (head, head_len),
+            _ => unreachable!("dispatch of a request that is not ready"),
         };
+        *self.busy.entry(ip).or_insert(0) += 1;
         slot.io.pos = head_len;
         if slot.io.conn.sock().set_nonblocking(false).is_err() {
             self.forget(slot.peer);
@@ -415,6 +445,27 @@ impl Reactor {
         if self.jobs.send(job).is_err() {
             // Workers are gone: shutting down.
             self.forget(slot.peer);
+        }
+    }
+
+    /// A worker finished a request of `peer`: the next held one may go.
+    fn release_worker(&mut self, peer: SocketAddr) {
+        let ip = peer.ip();
+        if let Some(n) = self.busy.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.busy.remove(&ip);
+            }
+        }
+        while let Some(j) = self.held.get_mut(&ip).and_then(VecDeque::pop_front) {
+            let waiting = matches!(&self.slots[j], Some(s) if s.peer.ip() == ip && matches!(s.phase, Phase::Held { .. }));
+            if waiting {
+                self.dispatch(j);
+                break;
+            }
+        }
+        if self.held.get(&ip).is_some_and(VecDeque::is_empty) {
+            self.held.remove(&ip);
         }
     }
 

@@ -359,3 +359,60 @@ fn sighup_reloads_the_certificate_without_dropping_connections() {
     assert_eq!(out.matches("HTTP/1.1 401").count(), 2, "{out}");
     assert!(srv.log().contains("tls certificate reloaded"), "{}", srv.log());
 }
+
+#[test]
+fn one_client_address_cannot_take_the_whole_worker_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    // Four workers: one client address gets one of them at a time.
+    let srv = Server::start_with(&dir.path().join("data"), &[], &[("MCR_SERVER_WORKERS", "4")]);
+    let auth = srv.admin_auth();
+    let loc = srv.http("POST", "/v2/busy/blobs/uploads/", &[], b"").header("Location").unwrap().to_string();
+    // Four uploads from 127.0.0.1 that start fast (past the reactor's
+    // prefetch) and then go on just above the minimum rate.
+    let mut slow: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = TcpStream::connect(srv.addr).unwrap();
+            write!(
+                s,
+                "PATCH {loc} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nContent-Length: 1048576\r\n\r\n"
+            )
+            .unwrap();
+            s.write_all(&vec![b'a'; 70 * 1024]).unwrap();
+            s
+        })
+        .collect();
+    let url = format!("http://{}/v2/", srv.addr);
+    let other = |from: &str| {
+        let started = Instant::now();
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-m",
+                "10",
+                "--interface",
+                from,
+                "-u",
+                &srv.creds(),
+                &url,
+            ])
+            .output()
+            .unwrap();
+        (String::from_utf8_lossy(&out.stdout).to_string(), started.elapsed())
+    };
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1500) {
+        for s in &mut slow {
+            s.write_all(&[b'a'; 512]).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Another client address is served at once.
+    let (code, took) = other("127.0.0.2");
+    assert_eq!(code, "200");
+    assert!(took < Duration::from_secs(2), "another address waited {took:?}");
+    drop(slow);
+}
