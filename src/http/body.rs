@@ -28,6 +28,8 @@ enum Chunk {
         len: usize,
         hex: u64,
         digits: u8,
+        /// Whitespace came after the size: only more of it, `;` or CR may follow.
+        ws: bool,
         in_ext: bool,
         cr: bool,
     },
@@ -56,7 +58,7 @@ pub struct Step {
 
 impl Default for ChunkDecoder {
     fn default() -> Self {
-        ChunkDecoder(Chunk::Size { len: 0, hex: 0, digits: 0, in_ext: false, cr: false })
+        ChunkDecoder(Chunk::Size { len: 0, hex: 0, digits: 0, ws: false, in_ext: false, cr: false })
     }
 }
 
@@ -72,7 +74,7 @@ impl ChunkDecoder {
         while i < input.len() {
             let b = input[i];
             match &mut self.0 {
-                Chunk::Size { len, hex, digits, in_ext, cr } => {
+                Chunk::Size { len, hex, digits, ws, in_ext, cr } => {
                     *len += 1;
                     if *len > MAX_CHUNK_LINE {
                         return Err("chunk-size line too long");
@@ -96,7 +98,9 @@ impl ChunkDecoder {
                             }
                         }
                         (b';', false) if *digits > 0 => *in_ext = true,
-                        (b' ' | b'\t', false) if *digits > 0 => {}
+                        // Whitespace may follow the size (before `;`), never split it.
+                        (b' ' | b'\t', false) if *digits > 0 => *ws = true,
+                        (_, false) if *ws => return Err("whitespace inside chunk size"),
                         (_, false) => {
                             let d = (b as char).to_digit(16).ok_or("chunk size is not hexadecimal")?;
                             if *digits == 16 {
@@ -190,9 +194,12 @@ pub struct BodyReader<'a> {
     left: Left,
     send_continue: bool,
     started: Option<Instant>,
+    /// Bytes taken from the connection for this body, framing included.
     received: u64,
     broken: bool,
     pace: Pace,
+    /// Set while draining an unread body: the worker waits no longer.
+    deadline: Option<Instant>,
 }
 
 fn err(kind: io::ErrorKind, msg: &'static str) -> io::Error {
@@ -214,6 +221,7 @@ impl<'a> BodyReader<'a> {
             received: 0,
             broken: false,
             pace,
+            deadline: None,
         }
     }
 
@@ -241,11 +249,10 @@ impl<'a> BodyReader<'a> {
             }
         }
         // The client gets a moment, not the idle timeout: a worker waits here.
-        self.pace.idle = DRAIN_WAIT;
-        let deadline = Instant::now() + DRAIN_WAIT;
+        self.deadline = Some(Instant::now() + DRAIN_WAIT);
         let mut sink = [0u8; 16 * 1024];
         let mut drained = 0u64;
-        while !self.is_done() && Instant::now() < deadline {
+        while !self.is_done() {
             match self.read(&mut sink) {
                 Ok(0) => break,
                 Ok(n) => drained += n as u64,
@@ -258,20 +265,37 @@ impl<'a> BodyReader<'a> {
         self.is_done()
     }
 
+    /// How long the next socket read may wait: the pace's allowance, cut
+    /// to the drain deadline when there is one; an error once either ran out.
+    fn next_wait(&self, started: Instant) -> io::Result<std::time::Duration> {
+        let elapsed = started.elapsed();
+        if self.pace.too_slow(self.received, elapsed) {
+            return Err(err(io::ErrorKind::TimedOut, "request body arrived below the minimum rate"));
+        }
+        let wait = self.pace.wait(self.received, elapsed);
+        match self.deadline {
+            Some(d) if Instant::now() >= d => {
+                Err(err(io::ErrorKind::TimedOut, "request body not finished in time"))
+            }
+            Some(d) => Ok(wait.min(d - Instant::now()).max(Duration::from_millis(1))),
+            None => Ok(wait),
+        }
+    }
+
     fn read_inner(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let pace = self.pace;
         let started = *self.started.get_or_insert_with(Instant::now);
-        let wait = pace.wait(self.received, started.elapsed());
-        match &mut self.left {
+        match &self.left {
             Left::Done => Ok(0),
             Left::Length(n) => {
-                let want = (*n).min(out.len() as u64) as usize;
+                let n = *n;
+                let want = n.min(out.len() as u64) as usize;
                 let got = if !self.io.pending().is_empty() {
                     let k = want.min(self.io.pending().len());
                     out[..k].copy_from_slice(&self.io.pending()[..k]);
                     self.io.consume(k);
                     k
                 } else {
+                    let wait = self.next_wait(started)?;
                     self.io.conn.sock().set_read_timeout(Some(wait))?;
                     match self.io.conn.read_blocking(&mut out[..want]) {
                         Ok(0) => {
@@ -284,14 +308,18 @@ impl<'a> BodyReader<'a> {
                         Err(e) => return Err(timeout_or(e)),
                     }
                 };
-                *n -= got as u64;
-                if *n == 0 {
-                    self.left = Left::Done;
-                }
+                self.received += got as u64;
+                self.left = match n - got as u64 {
+                    0 => Left::Done,
+                    rest => Left::Length(rest),
+                };
                 Ok(got)
             }
-            Left::Chunked(dec) => loop {
+            Left::Chunked(_) => loop {
+                // Every byte on the wire counts toward the rate, framing and
+                // trailers included, so a trickle of them cannot hold a worker.
                 if self.io.pending().is_empty() {
+                    let wait = self.next_wait(started)?;
                     self.io.conn.sock().set_read_timeout(Some(wait))?;
                     match self.io.fill(READ_AHEAD) {
                         Ok(0) => {
@@ -304,11 +332,13 @@ impl<'a> BodyReader<'a> {
                         Err(e) => return Err(timeout_or(e)),
                     }
                 }
+                let Left::Chunked(dec) = &mut self.left else { unreachable!("chunked body") };
                 let step =
                     dec.step(self.io.pending(), out.len()).map_err(|m| err(io::ErrorKind::InvalidData, m))?;
                 let data = step.data.len();
                 out[..data].copy_from_slice(&self.io.pending()[step.data]);
                 self.io.consume(step.consumed);
+                self.received += step.consumed as u64;
                 if dec.is_done() {
                     self.left = Left::Done;
                     return Ok(data);
@@ -345,21 +375,10 @@ impl Read for BodyReader<'_> {
             }
         }
         let result = self.read_inner(out);
-        match result {
-            Ok(n) => {
-                self.received += n as u64;
-                let elapsed = self.started.map_or(Duration::ZERO, |s| s.elapsed());
-                if n > 0 && !self.is_done() && self.pace.too_slow(self.received, elapsed) {
-                    self.broken = true;
-                    return Err(err(io::ErrorKind::TimedOut, "request body arrived below the minimum rate"));
-                }
-                Ok(n)
-            }
-            Err(e) => {
-                self.broken = true;
-                Err(e)
-            }
+        if result.is_err() {
+            self.broken = true;
         }
+        result
     }
 }
 
@@ -425,6 +444,8 @@ mod tests {
             b"5\r\rhello",
             b"0\r\nX\n\r\n",
             b";ext\r\n",
+            b"1 0\r\n",
+            b"1\t0\r\n",
         ] {
             assert!(decode(bad, 64).is_err_and(|e| e != "incomplete"), "{}", String::from_utf8_lossy(bad));
         }

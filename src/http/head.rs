@@ -92,6 +92,7 @@ fn check(method: &str, target: &str, minor: u8, headers: Vec<(String, String)>) 
     let mut hosts = 0;
     let mut length: Option<u64> = None;
     let mut codings: Vec<String> = Vec::new();
+    let mut has_te = false;
     let mut close = minor == 0;
     let mut expect_continue = false;
     for (name, value) in &headers {
@@ -108,6 +109,7 @@ fn check(method: &str, target: &str, minor: u8, headers: Vec<(String, String)>) 
             }
             length = Some(n);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            has_te = true;
             codings.extend(
                 value
                     .split(',')
@@ -127,6 +129,9 @@ fn check(method: &str, target: &str, minor: u8, headers: Vec<(String, String)>) 
         (1, 0) => return Err(refuse(400, "HTTP/1.1 request without a Host header")),
         (_, 0 | 1) => {}
         _ => return Err(refuse(400, "more than one Host header")),
+    }
+    if has_te && codings.is_empty() {
+        return Err(refuse(400, "empty Transfer-Encoding"));
     }
     let framing = match (codings.as_slice(), length) {
         ([], None) | ([], Some(0)) => Framing::None,
@@ -159,7 +164,9 @@ fn origin_form(target: &str) -> Result<String, Refusal> {
         return Ok(target.to_string());
     }
     for scheme in ["http://", "https://"] {
-        if target.len() > scheme.len() && target[..scheme.len()].eq_ignore_ascii_case(scheme) {
+        // Bytes, not `str` slicing: the target may hold multi-byte UTF-8.
+        let prefix = target.as_bytes().get(..scheme.len());
+        if target.len() > scheme.len() && prefix.is_some_and(|p| p.eq_ignore_ascii_case(scheme.as_bytes())) {
             let rest = &target[scheme.len()..];
             return Ok(rest.find(['/', '?']).map_or("/".to_string(), |i| match &rest[i..] {
                 q if q.starts_with('?') => format!("/{q}"),
@@ -261,6 +268,12 @@ mod tests {
             (b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400),
             (b"GET nope HTTP/1.1\r\nHost: x\r\n\r\n", 400),
             (b"\x00\x01\x02 nonsense\r\n\r\n", 400),
+            // Multi-byte UTF-8 across the length of "http://": no slicing panic.
+            ("GET abcdef\u{e9} HTTP/1.1\r\nHost: x\r\n\r\n".as_bytes(), 400),
+            ("OPTIONS abcdefg\u{e9} HTTP/1.1\r\nHost: x\r\n\r\n".as_bytes(), 400),
+            ("GET http\u{e9}://x/ HTTP/1.1\r\nHost: x\r\n\r\n".as_bytes(), 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: \r\nContent-Length: 3\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,\r\n\r\n", 400),
             (b"GET / HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n", 417),
         ] {
             refused(raw, status);
@@ -335,6 +348,11 @@ mod fuzz {
                 }
             }
             check_head(&buf);
+        }
+
+        #[test]
+        fn random_targets(target in "[^ \r\n]{1,40}") {
+            check_head(format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
         }
 
         #[test]

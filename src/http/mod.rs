@@ -17,7 +17,7 @@ mod relay;
 mod server;
 pub mod tls;
 
-pub use relay::Relay;
+pub use relay::{PeerMap, Relay};
 pub use server::HttpServer;
 
 use std::io::Read;
@@ -121,6 +121,9 @@ pub struct Request<'a> {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub remote_addr: Option<SocketAddr>,
+    /// The address the client connected to (this server's own, never
+    /// something the client wrote).
+    pub local_addr: Option<SocketAddr>,
     pub body: &'a mut dyn Read,
 }
 

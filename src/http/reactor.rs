@@ -25,6 +25,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -98,6 +99,9 @@ struct Slot {
     phase: Phase,
     /// When a byte last arrived (or the connection was parked).
     last: Instant,
+    /// No request has come on it yet: silence is bounded by the head
+    /// timeout, not the (longer) idle timeout of a kept-alive connection.
+    fresh: bool,
 }
 
 pub struct Reactor {
@@ -168,14 +172,26 @@ impl Reactor {
                 continue;
             }
             for ev in events.iter() {
-                match ev.token() {
+                // One connection's bug must not take every connection down:
+                // a panic closes that connection, and the loop goes on.
+                let token = ev.token();
+                let handled = catch_unwind(AssertUnwindSafe(|| match token {
                     LISTENER => self.accept(),
                     WAKER => self.take_back(),
                     Token(i) => self.on_ready(i),
+                }));
+                if handled.is_err() {
+                    log::error!("connection handling panicked token={}", token.0);
+                    let Token(i) = token;
+                    if i < self.slots.len() {
+                        self.close(i);
+                    }
                 }
             }
             if Instant::now() >= next_sweep {
-                self.sweep();
+                if catch_unwind(AssertUnwindSafe(|| self.sweep())).is_err() {
+                    log::error!("connection sweep panicked");
+                }
                 next_sweep = Instant::now() + SWEEP;
             }
         }
@@ -230,7 +246,8 @@ impl Reactor {
         };
         self.live += 1;
         *self.per_peer.entry(peer.ip()).or_insert(0) += 1;
-        let slot = Slot { io: Io { conn, buf: Vec::new(), pos: 0 }, peer, phase, last: Instant::now() };
+        let slot =
+            Slot { io: Io { conn, buf: Vec::new(), pos: 0 }, peer, phase, last: Instant::now(), fresh: true };
         self.park(slot);
         Ok(())
     }
@@ -280,7 +297,7 @@ impl Reactor {
                     continue;
                 }
             };
-            self.park(Slot { io, peer, phase, last: Instant::now() });
+            self.park(Slot { io, peer, phase, last: Instant::now(), fresh: false });
         }
     }
 
@@ -512,7 +529,9 @@ impl Reactor {
             let idle = now.saturating_duration_since(slot.last);
             match &slot.phase {
                 Phase::Handshake { .. } if idle > l.head => self.close(i),
-                Phase::Head { started: None } if idle > l.idle => self.close(i),
+                Phase::Head { started: None } if idle > if slot.fresh { l.head } else { l.idle } => {
+                    self.close(i)
+                }
                 Phase::Head { started: Some(t) } if now.saturating_duration_since(*t) > l.head => {
                     self.refuse(i, Refusal { status: 408, message: "request head not received in time" })
                 }

@@ -9,6 +9,7 @@
 
 use super::tls::TlsHolder;
 use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -26,6 +27,17 @@ const MAX_CONNS: usize = 4096;
 const RELAY_BUF_START: usize = 16 * 1024;
 const RELAY_BUF_MAX: usize = 256 * 1024;
 
+/// Local port of a relay → grpcio connection → the client it carries.
+#[derive(Clone, Default)]
+pub struct PeerMap(Arc<Mutex<HashMap<u16, SocketAddr>>>);
+
+impl PeerMap {
+    /// The client behind a connection grpcio sees as coming from `relay`.
+    pub fn lookup(&self, relay: SocketAddr) -> Option<SocketAddr> {
+        self.0.lock().get(&relay.port()).copied()
+    }
+}
+
 pub struct Relay {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -38,6 +50,7 @@ impl Relay {
         listen: SocketAddr,
         backend: SocketAddr,
         tls: Arc<rustls::ServerConfig>,
+        peers: PeerMap,
     ) -> io::Result<Relay> {
         let listener = TcpListener::bind(listen)?;
         let addr = listener.local_addr()?;
@@ -63,9 +76,9 @@ impl Relay {
                     continue;
                 }
                 live.fetch_add(1, Ordering::SeqCst);
-                let (live, config) = (live.clone(), holder.current());
+                let (live, config, peers) = (live.clone(), holder.current(), peers.clone());
                 let spawned = std::thread::Builder::new().name("grpc-relay".into()).spawn(move || {
-                    if let Err(e) = relay(client, backend, config) {
+                    if let Err(e) = relay(client, backend, config, &peers) {
                         log::debug!("relay ended err={e}");
                     }
                     live.fetch_sub(1, Ordering::SeqCst);
@@ -98,7 +111,12 @@ impl Relay {
     }
 }
 
-fn relay(client: TcpStream, backend: SocketAddr, config: Arc<rustls::ServerConfig>) -> io::Result<()> {
+fn relay(
+    client: TcpStream,
+    backend: SocketAddr,
+    config: Arc<rustls::ServerConfig>,
+    peers: &PeerMap,
+) -> io::Result<()> {
     let peer = client.peer_addr()?;
     client.set_nodelay(true)?;
     client.set_read_timeout(Some(HANDSHAKE))?;
@@ -106,7 +124,11 @@ fn relay(client: TcpStream, backend: SocketAddr, config: Arc<rustls::ServerConfi
     client.set_read_timeout(None)?;
     let up = TcpStream::connect(backend)?;
     up.set_nodelay(true)?;
-    pump_tls(client, conn, up)
+    let port = up.local_addr()?.port();
+    peers.0.lock().insert(port, peer);
+    let result = pump_tls(client, conn, up);
+    peers.0.lock().remove(&port);
+    result
 }
 
 /// Completes the TLS 1.3 handshake within the first-byte timeout.

@@ -33,6 +33,8 @@ use std::time::Instant;
 const DRAIN_LIMIT: u64 = 256 * 1024;
 /// Bodies in memory up to this size go out in the same write as the head.
 const COALESCE: usize = 64 * 1024;
+/// Largest piece of a file sent with one sendfile(2) between rate checks.
+const SEND_SLICE: u64 = 4 << 20;
 /// Copy buffer for streamed answers (and TLS file answers).
 const COPY_BUF: usize = 256 * 1024;
 
@@ -131,8 +133,11 @@ fn serve(handler: &dyn Handler, job: Job, limits: Limits) -> (Io, After) {
     let started = Instant::now();
     let req_id = next_request_id();
     let Job { mut io, peer, head } = job;
-    let _ = io.conn.sock().set_write_timeout(Some(limits.idle));
+    // A client that stops reading holds its worker for the grace period at
+    // most (and must then keep up with the minimum rate).
+    let _ = io.conn.sock().set_write_timeout(Some(limits.body_grace.min(limits.idle)));
     let method = head.method;
+    let local_addr = io.conn.sock().local_addr().ok();
     let pace = Pace { grace: limits.body_grace, min_rate: limits.min_body_rate, idle: limits.idle };
     let mut body = BodyReader::new(&mut io, head.framing, head.expect_continue, pace);
     let mut req = Request {
@@ -140,6 +145,7 @@ fn serve(handler: &dyn Handler, job: Job, limits: Limits) -> (Io, After) {
         url: head.target,
         headers: head.headers,
         remote_addr: Some(peer),
+        local_addr,
         body: &mut body,
     };
     let resp = catch_unwind(AssertUnwindSafe(|| handler.handle(&mut req, &req_id))).unwrap_or_else(|_| {
@@ -152,7 +158,7 @@ fn serve(handler: &dyn Handler, job: Job, limits: Limits) -> (Io, After) {
     let status = resp.status;
     let len = resp.body_len();
     let user = resp.user.clone().unwrap_or_else(|| "-".to_string());
-    let written = write_response(&mut io.conn, resp, method == "HEAD", !reusable, &req_id);
+    let written = write_response(&mut io.conn, resp, method == "HEAD", !reusable, &req_id, pace);
     super::metrics::METRICS.record(&method, status, started.elapsed().as_micros() as u64, len);
     let path = url.split_once('?').map_or(url.as_str(), |(p, _)| p);
     log::info!(
@@ -184,6 +190,7 @@ fn write_response(
     head_only: bool,
     close: bool,
     req_id: &str,
+    pace: Pace,
 ) -> io::Result<()> {
     let len = resp.body_len();
     let mut out = Vec::with_capacity(512);
@@ -236,22 +243,41 @@ fn write_response(
                 // std turns a file-to-socket copy into sendfile(2): no
                 // user-space copy of blob bytes.
                 Conn::Plain(sock) => {
-                    let sent = io::copy(&mut (&file).take(n), sock)?;
+                    let started = Instant::now();
+                    let mut sent = 0u64;
+                    while sent < n {
+                        let k = io::copy(&mut (&file).take((n - sent).min(SEND_SLICE)), sock)?;
+                        if k == 0 {
+                            break;
+                        }
+                        sent += k;
+                        keeping_up(pace, sent, started)?;
+                    }
                     exact(sent, n)
                 }
-                Conn::Tls(_) => copy_exact(&mut (&file).take(n), conn, n),
+                Conn::Tls(_) => copy_exact(&mut (&file).take(n), conn, n, pace),
             }
         }
         Body::Stream(mut r, n) => {
             conn.write_all(&out)?;
-            copy_exact(&mut r, conn, n)
+            copy_exact(&mut r, conn, n, pace)
         }
     }
 }
 
-fn copy_exact(r: &mut dyn Read, conn: &mut Conn, n: u64) -> io::Result<()> {
+/// A download must go at the minimum rate too, or it ends: a client that
+/// reads slowly on purpose cannot hold a worker.
+fn keeping_up(pace: Pace, sent: u64, started: Instant) -> io::Result<()> {
+    if pace.too_slow(sent, started.elapsed()) {
+        return Err(io::Error::new(io::ErrorKind::TimedOut, "client reads below the minimum rate"));
+    }
+    Ok(())
+}
+
+fn copy_exact(r: &mut dyn Read, conn: &mut Conn, n: u64, pace: Pace) -> io::Result<()> {
     let mut buf = vec![0u8; COPY_BUF.min(n as usize).max(1)];
     let mut sent = 0u64;
+    let started = Instant::now();
     while sent < n {
         let want = (n - sent).min(buf.len() as u64) as usize;
         let k = match r.read(&mut buf[..want]) {
@@ -262,6 +288,7 @@ fn copy_exact(r: &mut dyn Read, conn: &mut Conn, n: u64) -> io::Result<()> {
         };
         conn.write_all(&buf[..k])?;
         sent += k as u64;
+        keeping_up(pace, sent, started)?;
     }
     exact(sent, n)
 }

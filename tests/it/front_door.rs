@@ -416,3 +416,75 @@ fn one_client_address_cannot_take_the_whole_worker_pool() {
     assert!(took < Duration::from_secs(2), "another address waited {took:?}");
     drop(slow);
 }
+
+#[test]
+fn what_a_hostile_client_tried_is_answered_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start_with(
+        &dir.path().join("data"),
+        &[],
+        &[("MCR_SERVER_HEADER_TIMEOUT", "1s"), ("MCR_SERVER_BODY_GRACE", "1s")],
+    );
+    // A target with multi-byte UTF-8 where "http://" would end: once a
+    // panic in the reactor that closed the listener.
+    for raw in
+        [&b"GET abcdef\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n"[..], b"OPTIONS abcdefg\xc3\xa9 HTTP/1.1\r\n\r\n"]
+    {
+        let text = exchange(&srv, raw, Duration::from_secs(5));
+        assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    }
+    healthy(&srv);
+    // A chunked body whose trailer trickles in after its handler answered:
+    // the worker drains it for a moment only, then closes.
+    let started = Instant::now();
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"POST /v2/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10000\r\n").unwrap();
+    s.write_all(&vec![b'a'; 0x10000]).unwrap();
+    s.write_all(b"\r\n0\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < Duration::from_secs(8) {
+        let _ = s.write_all(b"X");
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 401") && text.contains("Connection: close"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the trickler held a worker for {:?}",
+        started.elapsed()
+    );
+    // A new connection that says nothing is closed after the head timeout.
+    let started = Instant::now();
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    assert!(started.elapsed() < Duration::from_secs(4), "silent connection kept {:?}", started.elapsed());
+    // A Content-Range whose end is u64::MAX is a client error, not a 500.
+    let loc = srv.http("POST", "/v2/cr/blobs/uploads/", &[], b"").header("Location").unwrap().to_string();
+    let r =
+        srv.http("PATCH", &loc, &[("Content-Range", "0-18446744073709551615"), ("Content-Length", "0")], b"");
+    assert!(r.status == 400 || r.status == 416, "{} {}", r.status, r.text());
+    // A download the client does not read ends after the grace period
+    // instead of holding its worker.
+    let big = bytes(11, 48 << 20);
+    let d = sha256(&big);
+    assert_eq!(srv.http("POST", &format!("/v2/cr/blobs/uploads/?digest={d}"), &[], &big).status, 201);
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    write!(s, "GET /v2/cr/blobs/{d} HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\r\n", srv.admin_auth())
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !srv.log().contains("sent=aborted") {
+        assert!(Instant::now() < deadline, "the stalled download was not ended: {}", srv.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(s);
+    healthy(&srv);
+    assert!(!srv.log().contains("panicked"), "{}", srv.log());
+}
