@@ -469,6 +469,7 @@ def main():
     secs = 3 if a.quick else 10
     per_client = 50 if a.quick else 200
     tags = 2000 if a.quick else 10000
+    basic_secs = 10 if a.quick else 45
     work = tempfile.mkdtemp(prefix="mcr-bench-")
     try:
         big_path, chunk_path = os.path.join(work, "big.bin"), os.path.join(work, "chunked.bin")
@@ -488,9 +489,11 @@ def main():
                 r["get16"], r["get16_p99"] = manifest_gets(reg, "bench/img", "v1", 16, secs)
                 r["get64"], r["get64_p99"] = manifest_gets(reg, "bench/img", "v1", 64, secs)
                 if reg.basic:
-                    # Distribution runs without authentication here, so its
-                    # "Basic" figure is the same unauthenticated path.
-                    r["basic16"], r["basic16_p99"] = manifest_gets(reg, "bench/img", "v1", 16, secs, reg.basic)
+                    # Long enough to cross the 30 s validation cache expiry,
+                    # as a CI farm with Basic credentials does.  Distribution
+                    # runs without authentication here, so its figure is the
+                    # same unauthenticated path.
+                    r["basic16"], r["basic16_p99"] = manifest_gets(reg, "bench/img", "v1", 16, basic_secs, reg.basic)
                 else:
                     r["basic16"], r["basic16_p99"] = r["get16"], r["get16_p99"]
                 seed_listings(reg, tags, 150)
@@ -513,8 +516,8 @@ def main():
             ("get16_p99", "manifest GET, 16 connections: p99 (ms)"),
             ("get64", "manifest GET, 64 connections (req/s)"),
             ("get64_p99", "manifest GET, 64 connections: p99 (ms)"),
-            ("basic16", "manifest GET with Basic credentials, 16 connections (req/s)"),
-            ("basic16_p99", "manifest GET with Basic credentials, 16 connections: p99 (ms)"),
+            ("basic16", f"manifest GET with Basic credentials, 16 connections, {basic_secs} s (req/s)"),
+            ("basic16_p99", f"manifest GET with Basic credentials, 16 connections, {basic_secs} s: p99 (ms)"),
             ("tags100_p99", "tags/list?n=100, 4 connections: p99 (ms)"),
             ("catalog100_p99", "_catalog?n=100, 4 connections: p99 (ms)"),
             ("tagsall_p99", f"{tags}-tag list in one page, 4 connections: p99 (ms)"),

@@ -116,6 +116,9 @@ pub struct Server {
     pub listen: String,
     /// Address of the gRPC listener; port 0 picks a free port.
     pub grpc_listen: String,
+    /// The URL clients reach this registry at (e.g. behind a proxy); it
+    /// names the token realm.  Empty: the address the client connected to.
+    pub external_url: String,
     /// Worker threads serving requests; an upload holds one for its duration.
     pub workers: usize,
     /// PEM certificate chain for HTTPS (TLS 1.3 only); empty for plain HTTP.
@@ -165,6 +168,7 @@ impl Default for Server {
         Server {
             listen: "127.0.0.1:5000".into(),
             grpc_listen: "127.0.0.1:5001".into(),
+            external_url: String::new(),
             workers: 32,
             tls_cert: String::new(),
             tls_key: String::new(),
@@ -275,6 +279,16 @@ impl Config {
                 "refusing to serve plain HTTP on non-loopback address {addr}: \
                  configure TLS (--tls-cert/--tls-key); plain HTTP is allowed on loopback only"
             );
+        }
+        let url = &self.server.external_url;
+        if !url.is_empty()
+            && (!(url.starts_with("http://") || url.starts_with("https://"))
+                || url.len() > 512
+                || url.contains(|c: char| {
+                    c.is_whitespace() || c.is_control() || matches!(c, '"' | '\\' | '?' | '#')
+                }))
+        {
+            bail!("server.external_url {url:?} must be an http:// or https:// URL without spaces, quotes, query or fragment");
         }
         if self.server.workers == 0 || self.server.workers > 4096 {
             bail!("server.workers must be between 1 and 4096");
@@ -447,6 +461,10 @@ mod tests {
             ("[server]\nlisten = \"nope\"\n", "not an address"),
             ("[server]\nworkerz = 1\n", "unknown field"),
             ("[limits]\nmanifest_max_bytes = 10\n", "4 MiB"),
+            ("[server]\nexternal_url = \"registry.example.com\"\n", "external_url"),
+            ("[server]\nexternal_url = \"https://x/\\\",evil\"\n", "external_url"),
+            ("[server]\nmax_connections = 0\n", "max_connections"),
+            ("[server]\nbody_grace = \"0s\"\n", "body_grace"),
             ("not toml [", "not valid TOML"),
         ] {
             let f = dir.path().join("c.toml");

@@ -56,6 +56,10 @@ pub enum Error {
     Unsupported(String),
     MethodNotAllowed,
     Unauthenticated,
+    /// A scoped token used beyond its scope; `needed` is the scope to ask for.
+    InsufficientScope {
+        needed: Option<String>,
+    },
     Denied(String),
     /// The request is valid but conflicts with work in progress (a busy upload).
     Busy(String),
@@ -107,6 +111,10 @@ impl fmt::Display for Error {
                 write!(f, "too many failed logins; retry in {retry_after} s")
             }
             Error::Unauthenticated => f.write_str("authentication required"),
+            Error::InsufficientScope { needed: Some(s) } => write!(f, "the token's scope does not cover {s}"),
+            Error::InsufficientScope { needed: None } => {
+                f.write_str("the token's scope does not cover this request")
+            }
             Error::Internal(_) => f.write_str("internal error"),
         }
     }

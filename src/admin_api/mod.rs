@@ -148,6 +148,7 @@ fn code(e: &Error) -> (u16, &'static str) {
         Error::UploadOutOfOrder { .. } | Error::RangeNotSatisfiable { .. } => (416, "RANGE_INVALID"),
         Error::Unsupported(_) | Error::MethodNotAllowed => (405, "METHOD_NOT_ALLOWED"),
         Error::Unauthenticated => (401, "UNAUTHENTICATED"),
+        Error::InsufficientScope { .. } => (403, "PERMISSION_DENIED"),
         Error::Denied(_) => (403, "PERMISSION_DENIED"),
         Error::Busy(_) => (409, "CONFLICT"),
         Error::RateLimited { .. } => (429, "RATE_LIMITED"),

@@ -172,6 +172,7 @@ pub fn dispatch(ctx: &Ctx, req: &mut Request, method: &str, path: &str) -> Resul
                 username: b.username,
                 roles: b.roles,
                 account_type: b.account_type,
+                scope: None,
             };
             Ok(json(200, &service::policy::explain(ctx, &who, b.action, repo.as_ref())?))
         }

@@ -3,7 +3,9 @@
 //!
 //! Invariant: keys are SHA-256 of the secret, never the secret; only
 //! successful validations are stored; the size is bounded; expiry uses the
-//! injected clock, so tests need no sleeping.
+//! injected clock, so tests need no sleeping; an entry made under an older
+//! credentials generation (a password change or disable anywhere) is never
+//! served.
 
 use crate::app::Clock;
 use crate::policy::Principal;
@@ -13,9 +15,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub const TTL_SECS: i64 = 30;
+/// An entry this close to expiry is refreshed by one caller while the
+/// others keep using it, so a steady load never meets a miss.
+pub const REFRESH_AHEAD_SECS: i64 = 5;
 
 pub struct TokenCache {
-    entries: Mutex<HashMap<[u8; 32], (Principal, i64)>>,
+    /// Key → (principal, expiry, credentials generation).
+    entries: Mutex<HashMap<[u8; 32], (Principal, i64, i64)>>,
     max: usize,
     clock: Arc<dyn Clock>,
 }
@@ -29,11 +35,12 @@ impl TokenCache {
         TokenCache { entries: Mutex::new(HashMap::new()), max: max.max(1), clock }
     }
 
-    pub fn get(&self, k: &[u8; 32]) -> Option<Principal> {
+    /// The principal and expiry cached for `k` under generation `gen`.
+    pub fn get(&self, k: &[u8; 32], gen: i64) -> Option<(Principal, i64)> {
         let now = self.clock.now();
         let mut m = self.entries.lock();
         match m.get(k) {
-            Some((p, exp)) if *exp > now => Some(p.clone()),
+            Some((p, exp, g)) if *exp > now && *g == gen => Some((p.clone(), *exp)),
             Some(_) => {
                 m.remove(k);
                 None
@@ -43,7 +50,7 @@ impl TokenCache {
     }
 
     /// Caches a successful validation until `min(now + 30 s, valid_until)`.
-    pub fn put(&self, k: [u8; 32], p: Principal, valid_until: i64) {
+    pub fn put(&self, k: [u8; 32], p: Principal, valid_until: i64, gen: i64) {
         let now = self.clock.now();
         let exp = (now + TTL_SECS).min(valid_until);
         if exp <= now {
@@ -51,15 +58,15 @@ impl TokenCache {
         }
         let mut m = self.entries.lock();
         if m.len() >= self.max && !m.contains_key(&k) {
-            m.retain(|_, (_, e)| *e > now);
+            m.retain(|_, (_, e, g)| *e > now && *g == gen);
             if m.len() >= self.max {
                 // Still full of live entries: drop the one closest to expiry.
-                if let Some(victim) = m.iter().min_by_key(|(_, (_, e))| *e).map(|(k, _)| *k) {
+                if let Some(victim) = m.iter().min_by_key(|(_, (_, e, _))| *e).map(|(k, _)| *k) {
                     m.remove(&victim);
                 }
             }
         }
-        m.insert(k, (p, exp));
+        m.insert(k, (p, exp, gen));
     }
 
     pub fn clear(&self) {
@@ -98,6 +105,7 @@ mod tests {
             username: name.into(),
             roles: vec![],
             account_type: AccountType::Human,
+            scope: None,
         }
     }
 
@@ -106,28 +114,30 @@ mod tests {
         let clock = Arc::new(FakeClock(AtomicI64::new(1000)));
         let c = TokenCache::new(3, clock.clone());
         let k = key(b"token-a");
-        assert!(c.get(&k).is_none());
-        c.put(k, p("a"), i64::MAX);
-        assert_eq!(c.get(&k).unwrap().username, "a");
+        assert!(c.get(&k, 0).is_none());
+        c.put(k, p("a"), i64::MAX, 0);
+        assert_eq!(c.get(&k, 0).unwrap().0.username, "a");
+        assert!(c.get(&k, 1).is_none(), "another generation never sees it");
+        c.put(k, p("a"), i64::MAX, 0);
         clock.0.store(1029, Ordering::SeqCst);
-        assert!(c.get(&k).is_some(), "still valid at 29 s");
+        assert!(c.get(&k, 0).is_some(), "still valid at 29 s");
         clock.0.store(1030, Ordering::SeqCst);
-        assert!(c.get(&k).is_none(), "expired at 30 s");
+        assert!(c.get(&k, 0).is_none(), "expired at 30 s");
         assert!(c.is_empty(), "expired entries are evicted on lookup");
         // A token that expires sooner than 30 s is cached only that long.
-        c.put(k, p("a"), 1035);
+        c.put(k, p("a"), 1035, 0);
         clock.0.store(1036, Ordering::SeqCst);
-        assert!(c.get(&k).is_none());
+        assert!(c.get(&k, 0).is_none());
         // An already-expired token is not cached at all.
-        c.put(k, p("a"), 1000);
-        assert!(c.get(&k).is_none());
+        c.put(k, p("a"), 1000, 0);
+        assert!(c.get(&k, 0).is_none());
         // The bound holds; the entry nearest expiry goes first.
         for (i, name) in ["w", "x", "y", "z"].iter().enumerate() {
-            c.put(key(name.as_bytes()), p(name), 1036 + 10 + i as i64);
+            c.put(key(name.as_bytes()), p(name), 1036 + 10 + i as i64, 0);
         }
         assert_eq!(c.len(), 3);
-        assert!(c.get(&key(b"w")).is_none(), "oldest evicted");
-        assert!(c.get(&key(b"z")).is_some());
+        assert!(c.get(&key(b"w"), 0).is_none(), "oldest evicted");
+        assert!(c.get(&key(b"z"), 0).is_some());
     }
 
     #[test]

@@ -62,6 +62,7 @@ fn principal(u: &db::users::User) -> Principal {
         username: u.username.clone(),
         roles: serde_json::from_str(&u.roles).unwrap_or_default(),
         account_type: if u.account_type == "system" { AccountType::System } else { AccountType::Human },
+        scope: None,
     }
 }
 
@@ -87,23 +88,39 @@ impl super::IdentityProvider for LocalProvider {
         }
     }
 
-    fn login(&self, username: &str, password: &Password) -> Result<Option<Issued>> {
+    fn login(&self, username: &str, password: &Password, scope: &super::ScopeFor) -> Result<Option<Issued>> {
         let Some((p, _)) = self.check_password(username, password)? else { return Ok(None) };
         let token = Token::new(to_hex(&random_bytes::<32>()?));
         let now = self.clock.now();
         let expires_at = now + self.token_ttl;
         let hash = token_hash(&token);
+        let scope = match scope(&p) {
+            Some(s) => Some(
+                serde_json::to_string(&s)
+                    .map_err(|e| Error::Internal(anyhow::anyhow!("encode scope: {e}")))?,
+            ),
+            None => None,
+        };
         self.db.write(|tx| {
             let Some(u) = db::users::by_name(tx, &p.username)? else { return Ok(()) };
-            db::users::insert_session(tx, &hash, u.id, now, expires_at)
+            db::users::insert_session(tx, &hash, u.id, now, expires_at, scope.as_deref())
         })?;
         Ok(Some(Issued { token, expires_at }))
+    }
+
+    fn generation(&self) -> Result<i64> {
+        self.db.read(db::users::generation)
     }
 
     fn validate(&self, token: &Token) -> Result<Option<(Principal, i64)>> {
         let now = self.clock.now();
         let found = self.db.read(|c| db::users::by_session(c, &token_hash(token), now))?;
-        Ok(found.map(|(u, exp)| (principal(&u), exp)))
+        Ok(found.map(|(u, exp, scope)| {
+            let mut p = principal(&u);
+            // A scope that no longer parses grants nothing rather than everything.
+            p.scope = scope.map(|s| std::sync::Arc::new(serde_json::from_str(&s).unwrap_or_default()));
+            (p, exp)
+        }))
     }
 }
 

@@ -135,7 +135,9 @@ impl McIasProvider {
 }
 
 impl super::IdentityProvider for McIasProvider {
-    fn login(&self, username: &str, password: &Password) -> Result<Option<Issued>> {
+    /// MCIAS issues its own tokens, which carry no scope: a token from it
+    /// has its user's full authority (see the README).
+    fn login(&self, username: &str, password: &Password, _scope: &super::ScopeFor) -> Result<Option<Issued>> {
         let body = serde_json::json!({ "username": username, "password": password.expose() });
         let (status, mut reply) = self.post("/v1/auth/login", body)?;
         match status {
@@ -171,7 +173,10 @@ impl super::IdentityProvider for McIasProvider {
                 let account_type =
                     if r.account_type == "system" { AccountType::System } else { AccountType::Human };
                 let subject = if r.sub.is_empty() { format!("mcias:{}", r.username) } else { r.sub };
-                Ok(Some((Principal { subject, username: r.username, roles: r.roles, account_type }, until)))
+                Ok(Some((
+                    Principal { subject, username: r.username, roles: r.roles, account_type, scope: None },
+                    until,
+                )))
             }
             401 | 403 => Ok(None),
             other => Err(unavailable("validate", format!("status {other}"))),

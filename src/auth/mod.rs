@@ -16,10 +16,14 @@ use crate::app::Clock;
 use crate::error::{Error, Result};
 use crate::policy::Principal;
 use base64::Engine as _;
-use parking_lot::Mutex;
-use std::collections::HashMap;
+use parking_lot::{Condvar, Mutex};
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// What a token being issued to a principal may be used for.
+pub type ScopeFor<'a> = dyn Fn(&Principal) -> Option<crate::model::Scope> + 'a;
 
 /// A token handed out by a provider, with its expiry (Unix seconds).
 pub struct Issued {
@@ -29,12 +33,19 @@ pub struct Issued {
 
 pub trait IdentityProvider: Send + Sync {
     /// Exchanges credentials for a token; `None` for bad credentials.
-    fn login(&self, username: &str, password: &Password) -> Result<Option<Issued>>;
+    /// `scope` says what the token may be used for, given who logged in
+    /// (`None`: the user's full authority).
+    fn login(&self, username: &str, password: &Password, scope: &ScopeFor) -> Result<Option<Issued>>;
     /// Who a token belongs to and until when; `None` for an invalid token.
     fn validate(&self, token: &Token) -> Result<Option<(Principal, i64)>>;
+    /// A number that changes whenever any process changes a user's
+    /// credentials or status (cached validations older than it are void).
+    fn generation(&self) -> Result<i64> {
+        Ok(0)
+    }
     /// Checks a password directly (Basic credentials on `/v2` requests).
     fn check_password(&self, username: &str, password: &Password) -> Result<Option<(Principal, i64)>> {
-        match self.login(username, password)? {
+        match self.login(username, password, &|_| None)? {
             Some(issued) => self.validate(&issued.token),
             None => Ok(None),
         }
@@ -68,34 +79,63 @@ impl Credentials {
     }
 }
 
-/// Failed logins in a sliding window, per peer address and per username.
-pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, Vec<i64>>>,
-    pub window: i64,
-    pub max_failures: usize,
+/// Failed logins, throttled per (user, client address) with exponential
+/// back-off, plus a budget per client address across all users.  A user is
+/// never locked out by failures that came from elsewhere.
+pub struct Throttle {
+    state: Mutex<ThrottleState>,
 }
 
-impl LoginLimiter {
-    /// The buckets of a login: the user's, and the peer's when it is known
-    /// (an unknown peer must not share one bucket with every other).
-    fn keys(user: &str, peer: Option<IpAddr>) -> Vec<String> {
-        let mut k = vec![format!("user:{user}")];
-        if let Some(p) = peer {
-            k.push(format!("peer:{p}"));
-        }
-        k
+#[derive(Default)]
+struct ThrottleState {
+    /// (SHA-256 of the username, peer) → (failures in a row, time of the
+    /// last one).  Hashed: a client-chosen name must not size the memory.
+    pairs: HashMap<([u8; 32], Option<IpAddr>), (u32, i64)>,
+    /// peer → times of its recent failures (at most `PEER_BUDGET`).
+    peers: HashMap<IpAddr, VecDeque<i64>>,
+    /// peer → (start of its audit window, failures not audited in it).
+    audit: HashMap<IpAddr, (i64, u64)>,
+}
+
+/// Failures in a row allowed for a (user, peer) pair before back-off.
+pub const FREE_FAILURES: u32 = 10;
+/// The first back-off; each further failure doubles it, up to `MAX_BACKOFF`.
+const BASE_BACKOFF: i64 = 30;
+const MAX_BACKOFF: i64 = 3600;
+/// Failures one address may have in `PEER_WINDOW` seconds, across users.
+const PEER_BUDGET: usize = 60;
+const PEER_WINDOW: i64 = 60;
+/// At most one login-failure audit event per address per this many seconds.
+const AUDIT_WINDOW: i64 = 60;
+/// Bound on the remembered pairs and addresses.
+const MAX_TRACKED: usize = 100_000;
+
+impl Throttle {
+    fn new() -> Throttle {
+        Throttle { state: Mutex::new(ThrottleState::default()) }
     }
 
-    /// Seconds until the caller may try again, when it is limited.
+    /// Seconds until `user` may try again from `peer`, when it may not now.
     pub fn blocked(&self, user: &str, peer: Option<IpAddr>, now: i64) -> Option<i64> {
-        let mut m = self.failures.lock();
+        let mut st = self.state.lock();
         let mut wait = None;
-        for k in Self::keys(user, peer) {
-            if let Some(v) = m.get_mut(&k) {
-                v.retain(|t| *t > now - self.window);
-                if v.len() >= self.max_failures {
-                    let retry = v[0] + self.window - now;
-                    wait = Some(wait.map_or(retry, |w: i64| w.max(retry)));
+        if let Some((n, last)) = st.pairs.get(&(cache::key(user.as_bytes()), peer)) {
+            if *n >= FREE_FAILURES {
+                let backoff = BASE_BACKOFF.saturating_mul(1 << (n - FREE_FAILURES).min(20)).min(MAX_BACKOFF);
+                let until = last + backoff;
+                if until > now {
+                    wait = Some(until - now);
+                }
+            }
+        }
+        if let Some(p) = peer {
+            if let Some(q) = st.peers.get_mut(&p) {
+                while q.front().is_some_and(|t| *t <= now - PEER_WINDOW) {
+                    q.pop_front();
+                }
+                if q.len() >= PEER_BUDGET {
+                    let until = q[0] + PEER_WINDOW;
+                    wait = Some(wait.map_or(until - now, |w: i64| w.max(until - now)));
                 }
             }
         }
@@ -103,20 +143,132 @@ impl LoginLimiter {
     }
 
     pub fn record_failure(&self, user: &str, peer: Option<IpAddr>, now: i64) {
-        let mut m = self.failures.lock();
-        if m.len() > 100_000 {
-            m.retain(|_, v| v.iter().any(|t| *t > now - self.window));
+        let mut st = self.state.lock();
+        if st.pairs.len() >= MAX_TRACKED {
+            st.pairs.retain(|_, (_, last)| *last > now - MAX_BACKOFF);
         }
-        for k in Self::keys(user, peer) {
-            m.entry(k).or_default().push(now);
+        if st.peers.len() >= MAX_TRACKED {
+            st.peers.retain(|_, q| q.back().is_some_and(|t| *t > now - PEER_WINDOW));
         }
+        let e = st.pairs.entry((cache::key(user.as_bytes()), peer)).or_insert((0, now));
+        e.0 = e.0.saturating_add(1);
+        e.1 = now;
+        if let Some(p) = peer {
+            let q = st.peers.entry(p).or_default();
+            if q.len() >= PEER_BUDGET {
+                q.pop_front();
+            }
+            q.push_back(now);
+        }
+    }
+
+    /// A success ends the pair's run of failures.
+    pub fn record_success(&self, user: &str, peer: Option<IpAddr>) {
+        let mut st = self.state.lock();
+        if !st.pairs.is_empty() {
+            st.pairs.remove(&(cache::key(user.as_bytes()), peer));
+        }
+    }
+
+    /// Whether a failure from `peer` gets its own audit event: the first in
+    /// each window does, carrying how many earlier ones were folded into
+    /// none; the rest are only counted.  `Some(folded)` means audit.
+    pub fn audit_failure(&self, peer: Option<IpAddr>, now: i64) -> Option<u64> {
+        let Some(p) = peer else { return Some(0) };
+        let mut st = self.state.lock();
+        if st.audit.len() >= MAX_TRACKED {
+            st.audit.retain(|_, (start, _)| *start > now - AUDIT_WINDOW);
+        }
+        let e = st.audit.entry(p).or_insert((i64::MIN, 0));
+        if now >= e.0.saturating_add(AUDIT_WINDOW) {
+            let folded = e.1;
+            *e = (now, 0);
+            Some(folded)
+        } else {
+            e.1 += 1;
+            None
+        }
+    }
+}
+
+/// Validations in progress, by cache key: concurrent callers with the same
+/// credentials wait for one computation instead of each running their own.
+#[derive(Default)]
+struct Flights(Mutex<HashMap<[u8; 32], Arc<Mutex<()>>>>);
+
+struct Flight<'a> {
+    flights: &'a Flights,
+    key: [u8; 32],
+    guard: Option<parking_lot::ArcMutexGuard<parking_lot::RawMutex, ()>>,
+}
+
+impl Flights {
+    fn entry(&self, key: [u8; 32]) -> Arc<Mutex<()>> {
+        self.0.lock().entry(key).or_default().clone()
+    }
+
+    /// Joins (or starts) the validation of `key`, waiting for one in progress.
+    fn join(&self, key: [u8; 32]) -> Flight<'_> {
+        let guard = Some(self.entry(key).lock_arc());
+        Flight { flights: self, key, guard }
+    }
+
+    /// Starts the validation of `key` unless one is in progress.
+    fn try_start(&self, key: [u8; 32]) -> Option<Flight<'_>> {
+        let guard = Some(self.entry(key).try_lock_arc()?);
+        Some(Flight { flights: self, key, guard })
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut m = self.flights.0.lock();
+        if m.get(&self.key).is_some_and(|a| Arc::strong_count(a) == 1) {
+            m.remove(&self.key);
+        }
+    }
+}
+
+/// Password checks (memory-hard hashes) run so far: a metric, and how the
+/// tests see that concurrent logins share one.
+pub static PASSWORD_CHECKS: AtomicU64 = AtomicU64::new(0);
+
+/// At most `max` password checks at once, whatever the number of workers:
+/// each Argon2id hash holds 7 MiB.
+struct HashSlots {
+    busy: Mutex<usize>,
+    freed: Condvar,
+    max: usize,
+}
+
+struct HashSlot<'a>(&'a HashSlots);
+
+impl HashSlots {
+    fn acquire(&self) -> HashSlot<'_> {
+        let mut n = self.busy.lock();
+        while *n >= self.max {
+            self.freed.wait(&mut n);
+        }
+        *n += 1;
+        PASSWORD_CHECKS.fetch_add(1, Ordering::Relaxed);
+        HashSlot(self)
+    }
+}
+
+impl Drop for HashSlot<'_> {
+    fn drop(&mut self) {
+        *self.0.busy.lock() -= 1;
+        self.0.freed.notify_one();
     }
 }
 
 pub struct Auth {
     provider: Box<dyn IdentityProvider>,
     cache: cache::TokenCache,
-    pub limiter: LoginLimiter,
+    pub throttle: Throttle,
+    flights: Flights,
+    hashes: HashSlots,
     clock: Arc<dyn Clock>,
 }
 
@@ -128,40 +280,44 @@ impl Auth {
     }
 
     pub fn new(provider: Box<dyn IdentityProvider>, clock: Arc<dyn Clock>) -> Auth {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Auth {
             provider,
             cache: cache::TokenCache::new(10_000, clock.clone()),
-            limiter: LoginLimiter { failures: Mutex::new(HashMap::new()), window: 60, max_failures: 10 },
+            throttle: Throttle::new(),
+            flights: Flights::default(),
+            hashes: HashSlots { busy: Mutex::new(0), freed: Condvar::new(), max: cores },
             clock,
         }
     }
 
     /// Who the credentials belong to; `Unauthenticated` when they are not valid.
     pub fn authenticate(&self, creds: &Credentials, peer: Option<IpAddr>) -> Result<Principal> {
+        // Changes made by any process sharing the database (`mcr user …`)
+        // move the generation; entries cached before it are never served.
+        let gen = self.provider.generation()?;
         match creds {
             Credentials::Bearer(t) => {
                 let k = cache::key(format!("bearer\0{}", t.expose()).as_bytes());
-                if let Some(p) = self.cache.get(&k) {
-                    return Ok(p);
-                }
-                match self.provider.validate(t)? {
-                    Some((p, until)) => {
-                        self.cache.put(k, p.clone(), until);
-                        Ok(p)
+                self.check_limit("", peer)?;
+                match self.shared(k, gen, || self.provider.validate(t))? {
+                    Some(p) => Ok(p),
+                    None => {
+                        self.fail("", peer);
+                        Err(Error::Unauthenticated)
                     }
-                    None => Err(Error::Unauthenticated),
                 }
             }
             Credentials::Basic(user, pass) => {
                 // Length-prefixed fields: no two credential pairs share a key.
                 let k = cache::key(format!("basic\0{}\0{user}\0{}", user.len(), pass.expose()).as_bytes());
-                if let Some(p) = self.cache.get(&k) {
-                    return Ok(p);
+                if let Some((p, _)) = self.cache.get(&k, gen) {
+                    return self.fresh(k, gen, p, || self.check_password(user, pass));
                 }
                 self.check_limit(user, peer)?;
-                match self.provider.check_password(user, pass)? {
-                    Some((p, until)) => {
-                        self.cache.put(k, p.clone(), until);
+                match self.shared(k, gen, || self.check_password(user, pass))? {
+                    Some(p) => {
+                        self.throttle.record_success(user, peer);
                         Ok(p)
                     }
                     None => {
@@ -173,11 +329,80 @@ impl Auth {
         }
     }
 
-    /// The token endpoint's login: rate-limited, failures recorded.
-    pub fn login(&self, user: &str, pass: &Password, peer: Option<IpAddr>) -> Result<Issued> {
+    fn check_password(&self, user: &str, pass: &Password) -> Result<Option<(Principal, i64)>> {
+        let _slot = self.hashes.acquire();
+        self.provider.check_password(user, pass)
+    }
+
+    /// A cached answer, refreshed by one caller when it nears expiry (the
+    /// others keep using it meanwhile).
+    fn fresh(
+        &self,
+        k: [u8; 32],
+        gen: i64,
+        p: Principal,
+        check: impl FnOnce() -> Result<Option<(Principal, i64)>>,
+    ) -> Result<Principal> {
+        let exp = self.cache.get(&k, gen).map_or(0, |(_, e)| e);
+        if exp - self.clock.now() > cache::REFRESH_AHEAD_SECS {
+            return Ok(p);
+        }
+        let Some(_flight) = self.flights.try_start(k) else { return Ok(p) };
+        match check()? {
+            Some((p, until)) => {
+                self.cache.put(k, p.clone(), until, gen);
+                Ok(p)
+            }
+            None => {
+                self.cache.forget(&k);
+                Err(Error::Unauthenticated)
+            }
+        }
+    }
+
+    /// The cached principal for `k`, or the result of one validation shared
+    /// by every concurrent caller with the same credentials.
+    fn shared(
+        &self,
+        k: [u8; 32],
+        gen: i64,
+        check: impl FnOnce() -> Result<Option<(Principal, i64)>>,
+    ) -> Result<Option<Principal>> {
+        if let Some((p, _)) = self.cache.get(&k, gen) {
+            return self.fresh(k, gen, p, check).map(Some);
+        }
+        let _flight = self.flights.join(k);
+        // Whoever held the flight may have just cached the answer.
+        if let Some((p, _)) = self.cache.get(&k, gen) {
+            return Ok(Some(p));
+        }
+        match check()? {
+            Some((p, until)) => {
+                self.cache.put(k, p.clone(), until, gen);
+                Ok(Some(p))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The token endpoint's login: throttled, failures recorded.
+    pub fn login(
+        &self,
+        user: &str,
+        pass: &Password,
+        peer: Option<IpAddr>,
+        scope: &ScopeFor,
+    ) -> Result<Issued> {
         self.check_limit(user, peer)?;
-        match self.provider.login(user, pass)? {
-            Some(i) => Ok(i),
+        let issued = {
+            let _slot = self.hashes.acquire();
+            self.provider.login(user, pass, scope)?
+        };
+        match issued {
+            Some(i) => {
+                self.throttle.record_success(user, peer);
+                Ok(i)
+            }
             None => {
                 self.fail(user, peer);
                 Err(Error::Unauthenticated)
@@ -186,19 +411,25 @@ impl Auth {
     }
 
     fn check_limit(&self, user: &str, peer: Option<IpAddr>) -> Result<()> {
-        match self.limiter.blocked(user, peer, self.clock.now()) {
+        match self.throttle.blocked(user, peer, self.clock.now()) {
             Some(wait) => Err(Error::RateLimited { retry_after: wait.max(1) }),
             None => Ok(()),
         }
     }
 
-    fn fail(&self, user: &str, peer: Option<IpAddr>) {
+    /// Records a failed login (of any kind: Basic, Bearer, token, UI, gRPC).
+    pub fn fail(&self, user: &str, peer: Option<IpAddr>) {
         log::info!(
             "login failed user={} peer={}",
             user.escape_debug().take(64).collect::<String>(),
             peer.map_or("-".to_string(), |p| p.to_string())
         );
-        self.limiter.record_failure(user, peer, self.clock.now());
+        self.throttle.record_failure(user, peer, self.clock.now());
+    }
+
+    /// See `Throttle::audit_failure`.
+    pub fn audit_failure(&self, peer: Option<IpAddr>) -> Option<u64> {
+        self.throttle.audit_failure(peer, self.clock.now())
     }
 }
 
@@ -222,24 +453,46 @@ mod tests {
     }
 
     #[test]
-    fn limiter_blocks_after_failures_and_recovers() {
-        let l = LoginLimiter { failures: Mutex::new(HashMap::new()), window: 60, max_failures: 3 };
-        let peer: Option<IpAddr> = Some("10.0.0.1".parse().unwrap());
-        for t in 0..3 {
-            assert!(l.blocked("bob", peer, 100 + t).is_none());
-            l.record_failure("bob", peer, 100 + t);
+    fn throttle_backs_off_per_user_and_address_and_budgets_addresses() {
+        let t = Throttle::new();
+        let (a, b): (Option<IpAddr>, Option<IpAddr>) =
+            (Some("10.0.0.1".parse().unwrap()), Some("10.0.0.2".parse().unwrap()));
+        for i in 0..FREE_FAILURES {
+            assert!(t.blocked("bob", a, 100).is_none(), "failure {i} is free");
+            t.record_failure("bob", a, 100);
         }
-        assert_eq!(l.blocked("bob", peer, 103), Some(57));
-        // Another user from the same peer is blocked too; the user from elsewhere as well.
-        assert!(l.blocked("carol", peer, 103).is_some());
-        assert!(l.blocked("bob", Some("10.0.0.2".parse().unwrap()), 103).is_some());
-        assert!(l.blocked("carol", Some("10.0.0.2".parse().unwrap()), 103).is_none());
-        assert!(l.blocked("bob", peer, 161).is_none(), "the window slides");
-        // Failures from an unknown peer only count against the user.
-        for t in 0..3 {
-            l.record_failure("dave", None, 200 + t);
+        assert_eq!(t.blocked("bob", a, 100), Some(30));
+        // Nobody else is locked out: not bob from elsewhere, not carol here.
+        assert!(t.blocked("bob", b, 100).is_none());
+        assert!(t.blocked("carol", a, 100).is_none());
+        assert!(t.blocked("bob", a, 130).is_none(), "the back-off ends");
+        t.record_failure("bob", a, 130);
+        assert_eq!(t.blocked("bob", a, 130), Some(60), "and doubles");
+        t.record_success("bob", a);
+        assert!(t.blocked("bob", a, 130).is_none(), "a success resets it");
+        // One address failing for many users runs out of its budget.
+        let c: Option<IpAddr> = Some("10.0.0.3".parse().unwrap());
+        for i in 0..PEER_BUDGET {
+            t.record_failure(&format!("u{i}"), c, 200);
         }
-        assert!(l.blocked("dave", None, 203).is_some());
-        assert!(l.blocked("erin", None, 203).is_none(), "no shared bucket for unknown peers");
+        assert!(t.blocked("anyone", c, 200).is_some());
+        assert!(t.blocked("anyone", c, 200 + PEER_WINDOW).is_none(), "the window slides");
+        assert!(t.blocked("anyone", b, 200).is_none());
+    }
+
+    #[test]
+    fn failure_audits_are_folded_per_address_and_window() {
+        let t = Throttle::new();
+        let a: Option<IpAddr> = Some("10.0.0.1".parse().unwrap());
+        assert_eq!(t.audit_failure(a, 100), Some(0));
+        for _ in 0..50 {
+            assert_eq!(t.audit_failure(a, 110), None);
+        }
+        assert_eq!(t.audit_failure(Some("10.0.0.2".parse().unwrap()), 110), Some(0));
+        assert_eq!(
+            t.audit_failure(a, 100 + AUDIT_WINDOW),
+            Some(50),
+            "the next window says how many were folded"
+        );
     }
 }

@@ -382,12 +382,22 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let data_dir = config.storage.data_dir.clone();
     let app = Arc::new(open_app(config)?);
     if let Some(p) = svc(mcr::service::users::ensure_initial_admin(&app))? {
-        // Shown once, on purpose outside the log: it is a secret.
-        eprintln!(
-            "mcr: created user admin with password {} (also in {}; change it with `mcr user passwd admin`)",
-            p.expose(),
-            data_dir.join(mcr::service::users::INITIAL_PASSWORD_FILE).display()
-        );
+        let file = data_dir.join(mcr::service::users::INITIAL_PASSWORD_FILE);
+        // Under a service manager stderr is the log stream: the secret is
+        // shown only to a person at a terminal, and otherwise stays in its
+        // 0600 file.
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprintln!(
+                "mcr: created user admin with password {} (also in {}; change it with `mcr user passwd admin`)",
+                p.expose(),
+                file.display()
+            );
+        } else {
+            eprintln!(
+                "mcr: created user admin; its password is in {} (mode 0600); change it with `mcr user passwd admin`",
+                file.display()
+            );
+        }
     }
     let tls = if app.config.tls_enabled() {
         let c = &app.config.server;

@@ -336,6 +336,10 @@ fn run(cli: Cli) -> R<ExitCode> {
             opts.write(true).create(true).truncate(true);
             std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
             let mut f = opts.open(&path).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
+            // `mode` applies only when the file is created: tighten an
+            // existing one before the token goes in.
+            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
             writeln!(f, "{token}").map_err(|e| CliError::Other(e.to_string()))?;
             out(json, &serde_json::json!({ "token_file": path.display().to_string() }), |_| {
                 format!("logged in as {username}; token saved in {}\n", path.display())

@@ -82,6 +82,22 @@ pub fn list(c: &Connection) -> Result<Vec<User>> {
     rows.collect::<rusqlite::Result<Vec<_>>>().sql("read users")
 }
 
+/// Marks a change to users' credentials or status, for every process
+/// sharing the database.
+pub fn bump_generation(c: &Connection) -> Result<()> {
+    c.prepare_cached("UPDATE auth_generation SET value = value + 1 WHERE id = 1")
+        .and_then(|mut s| s.execute([]))
+        .sql("bump auth generation")?;
+    Ok(())
+}
+
+/// The current credentials generation (see `bump_generation`).
+pub fn generation(c: &Connection) -> Result<i64> {
+    c.prepare_cached("SELECT value FROM auth_generation WHERE id = 1")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .sql("read auth generation")
+}
+
 /// Ends every session of a user (password change, disable).
 pub fn delete_sessions(c: &Connection, user_id: i64) -> Result<()> {
     c.prepare_cached("DELETE FROM sessions WHERE user_id = ?1")
@@ -96,11 +112,12 @@ pub fn insert_session(
     user_id: i64,
     now: i64,
     expires_at: i64,
+    scope: Option<&str>,
 ) -> Result<()> {
     c.prepare_cached(
-        "INSERT INTO sessions(token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO sessions(token_hash, user_id, created_at, expires_at, scope) VALUES (?1, ?2, ?3, ?4, ?5)",
     )
-    .and_then(|mut s| s.execute(params![token_hash, user_id, now, expires_at]))
+    .and_then(|mut s| s.execute(params![token_hash, user_id, now, expires_at, scope]))
     .sql("insert session")?;
     // Keep the table from growing without bound.
     c.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")
@@ -109,16 +126,16 @@ pub fn insert_session(
     Ok(())
 }
 
-/// The enabled user behind an unexpired session, with its expiry.
-pub fn by_session(c: &Connection, token_hash: &str, now: i64) -> Result<Option<(User, i64)>> {
+/// The enabled user behind an unexpired session, with its expiry and scope.
+pub fn by_session(c: &Connection, token_hash: &str, now: i64) -> Result<Option<(User, i64, Option<String>)>> {
     optional(
         c.prepare_cached(
             "SELECT u.id, u.username, u.password_hash, u.roles, u.account_type, u.disabled, u.created_at,
-                    s.expires_at
+                    s.expires_at, s.scope
              FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.disabled = 0",
         )
-        .and_then(|mut s| s.query_row(params![token_hash, now], |r| Ok((user(r)?, r.get(7)?)))),
+        .and_then(|mut s| s.query_row(params![token_hash, now], |r| Ok((user(r)?, r.get(7)?, r.get(8)?)))),
         "look up session",
     )
 }

@@ -69,6 +69,9 @@ pub enum Need {
 pub struct Chain {
     app: Arc<App>,
     jobs: Sender<Job>,
+    /// Behind the TLS relay, grpcio sees the relay's loopback socket; the
+    /// relay records which client each of those sockets carries.
+    peers: crate::http::PeerMap,
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(1);
@@ -95,6 +98,7 @@ pub fn status_of(e: &Error) -> RpcStatus {
         | Error::BodyIncomplete(_) => RpcStatusCode::INVALID_ARGUMENT,
         Error::UploadOutOfOrder { .. } | Error::RangeNotSatisfiable { .. } => RpcStatusCode::OUT_OF_RANGE,
         Error::Unauthenticated => RpcStatusCode::UNAUTHENTICATED,
+        Error::InsufficientScope { .. } => RpcStatusCode::PERMISSION_DENIED,
         Error::Denied(_) => RpcStatusCode::PERMISSION_DENIED,
         Error::Busy(_) => RpcStatusCode::ABORTED,
         Error::RateLimited { .. } => RpcStatusCode::RESOURCE_EXHAUSTED,
@@ -138,6 +142,18 @@ impl Chain {
         &self.app
     }
 
+    /// The client's address for grpcio's peer string, through the relay's
+    /// map when the call came through the TLS relay.
+    pub(crate) fn peer(&self, rpc_peer: &str) -> Option<std::net::SocketAddr> {
+        let seen = peer_addr(rpc_peer)?;
+        if seen.ip().is_loopback() {
+            if let Some(real) = self.peers.lookup(seen) {
+                return Some(real);
+            }
+        }
+        Some(seen)
+    }
+
     /// Runs one unary call through the chain on the worker pool.
     pub fn unary<Resp, F>(
         &self,
@@ -151,12 +167,13 @@ impl Chain {
         F: FnOnce(&Ctx) -> Result<Resp, Error> + Send + 'static,
     {
         let creds = credentials(rpc);
-        let peer = rpc.peer();
+        let client = self.peer(&rpc.peer());
+        let peer = client.map_or_else(|| rpc.peer(), |a| a.to_string());
         let app = self.app.clone();
         let job: Job = Box::new(move || {
             let started = Instant::now();
             let req_id = format!("g{:07x}", SEQ.fetch_add(1, Ordering::Relaxed));
-            let mut ctx = Ctx { app: &app, actor: Actor::Anonymous, req_id: &req_id, peer: peer_addr(&peer) };
+            let mut ctx = Ctx { app: &app, actor: Actor::Anonymous, req_id: &req_id, peer: client };
             let result = admit(&ctx, creds.as_deref(), need).and_then(|actor| {
                 ctx.actor = actor;
                 f(&ctx)
@@ -221,7 +238,8 @@ impl GrpcServer {
                     .context("spawn grpc worker")
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let chain = Chain { app: app.clone(), jobs: jobs.clone() };
+        let peers = crate::http::PeerMap::default();
+        let chain = Chain { app: app.clone(), jobs: jobs.clone(), peers: peers.clone() };
         let tails = services::Tails::default();
         let env = Arc::new(grpcio::Environment::new(2));
         let mut server = grpcio::ServerBuilder::new(env)
@@ -243,7 +261,7 @@ impl GrpcServer {
         server.start();
         let backend = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         let (edge, addr) = if let Some(tls) = tls {
-            let e = crate::http::Relay::start(listen, backend, tls)
+            let e = crate::http::Relay::start(listen, backend, tls, peers)
                 .with_context(|| format!("cannot listen for gRPC on {listen}"))?;
             let a = e.addr();
             (Some(e), a)

@@ -15,6 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How often an open audit tail checks its caller again.
+const RECHECK: Duration = Duration::from_millis(250);
+
 #[derive(Clone)]
 pub struct Admin(pub Chain);
 #[derive(Clone)]
@@ -164,6 +167,7 @@ impl mcr_grpc::PolicyService for Policy {
                 username: req.get_username().to_string(),
                 roles: req.get_roles().to_vec(),
                 account_type: convert::account_type(req.get_account_type())?,
+                scope: None,
             };
             let action = convert::action(req.get_action())?;
             service::policy::explain(c, &who, action, repo.as_ref()).map(|d| convert::decision(&d))
@@ -215,18 +219,15 @@ impl mcr_grpc::AuditService for Audit {
     /// (a tail lives long; it must not hold a pool worker or a CQ thread).
     fn tail(&mut self, ctx: RpcContext, req: pb::TailRequest, mut sink: ServerStreamingSink<pb::AuditEvent>) {
         let creds = super::credentials(&ctx);
-        let peer = ctx.peer();
+        let client = self.0.peer(&ctx.peer());
+        let peer = client.map_or_else(|| ctx.peer(), |a| a.to_string());
         let app = self.0.app().clone();
         let stop = Arc::new(AtomicBool::new(false));
         self.1 .0.lock().push(stop.clone());
         let spawned = std::thread::Builder::new().name("grpc-tail".into()).spawn(move || {
             let req_id = "tail";
-            let mut c = crate::app::Ctx {
-                app: &app,
-                actor: crate::model::Actor::Anonymous,
-                req_id,
-                peer: super::peer_addr(&peer),
-            };
+            let mut c =
+                crate::app::Ctx { app: &app, actor: crate::model::Actor::Anonymous, req_id, peer: client };
             match super::admit(&c, creds.as_deref(), Need::Admin) {
                 Ok(a) => c.actor = a,
                 Err(e) => {
@@ -237,7 +238,22 @@ impl mcr_grpc::AuditService for Audit {
             }
             log::info!("grpc tail started user={} peer={peer}", c.actor.name());
             let mut after = service::audit::head_id(&c).unwrap_or(0);
+            let mut checked = std::time::Instant::now();
             'outer: while !stop.load(Ordering::SeqCst) {
+                // The stream outlives its first check: its caller is checked
+                // again, so a disabled or re-keyed admin stops receiving.
+                if checked.elapsed() >= RECHECK {
+                    match super::admit(&c, creds.as_deref(), Need::Admin) {
+                        Ok(a) => c.actor = a,
+                        Err(e) => {
+                            let _ = futures_executor::block_on(sink.fail(super::status_of(&e)));
+                            stop.store(true, Ordering::SeqCst);
+                            log::info!("grpc tail ended: caller no longer admitted peer={peer} err={e}");
+                            return;
+                        }
+                    }
+                    checked = std::time::Instant::now();
+                }
                 let filter = Filter {
                     event_type: opt(req.get_event_type()),
                     actor: opt(req.get_actor()),

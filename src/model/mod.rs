@@ -6,10 +6,12 @@
 
 mod digest;
 mod name;
+mod scope;
 mod time;
 
 pub use digest::{to_hex, Algorithm, Digest, Hasher};
 pub use name::{Reference, RepoName, Tag};
+pub use scope::{Grant, Scope};
 pub use time::rfc3339;
 
 /// Media types the registry treats specially.

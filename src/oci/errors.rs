@@ -24,7 +24,7 @@ fn code(e: &Error) -> (u16, &'static str) {
         Error::UploadOutOfOrder { .. } => (416, "BLOB_UPLOAD_INVALID"),
         Error::RangeNotSatisfiable { .. } => (416, "SIZE_INVALID"),
         Error::Unsupported(_) | Error::MethodNotAllowed => (405, "UNSUPPORTED"),
-        Error::Unauthenticated => (401, "UNAUTHORIZED"),
+        Error::Unauthenticated | Error::InsufficientScope { .. } => (401, "UNAUTHORIZED"),
         Error::Denied(_) => (403, "DENIED"),
         Error::Busy(_) | Error::RateLimited { .. } => (429, "TOOMANYREQUESTS"),
         Error::Unavailable(_) => (503, "UNAVAILABLE"),

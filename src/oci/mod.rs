@@ -37,12 +37,20 @@ fn answer(app: &App, req: &mut Request, req_id: &str) -> Response {
             }
         }),
     };
+    let mut insufficient = false;
     let mut resp = match result {
         Ok(r) => r,
-        Err(e) => errors::to_response(&ctx, &e, &req.method),
+        Err(e) => {
+            insufficient = matches!(e, Error::InsufficientScope { .. });
+            errors::to_response(&ctx, &e, &req.method)
+        }
     };
     if resp.status == 401 {
-        resp = resp.header("WWW-Authenticate", challenge(app, req, &parsed));
+        let mut c = challenge(app, req, &parsed);
+        if insufficient {
+            c.push_str(",error=\"insufficient_scope\"");
+        }
+        resp = resp.header("WWW-Authenticate", c);
     }
     if resp.user.is_none() {
         resp.user = Some(ctx.actor.name().to_string());
@@ -61,9 +69,16 @@ fn authenticate(ctx: &Ctx, req: &Request) -> Result<Actor> {
 
 /// `Bearer realm="<base>/v2/token",service="<service>",scope="…"`.
 fn challenge(app: &App, req: &Request, r: &Route) -> String {
-    let scheme = if app.config.tls_enabled() { "https" } else { "http" };
-    let host = req.header("Host").filter(|h| !h.contains(['"', '\\'])).map(str::to_string);
-    let host = host.unwrap_or_else(|| app.config.server.listen.clone());
+    // Never from the client's Host header: whoever can alter it (a proxy,
+    // a poisoned cache) would send clients' passwords elsewhere.
+    let base = match app.config.server.external_url.trim_end_matches('/') {
+        "" => {
+            let scheme = if app.config.tls_enabled() { "https" } else { "http" };
+            let addr = req.local_addr.map_or_else(|| app.config.server.listen.clone(), |a| a.to_string());
+            format!("{scheme}://{addr}")
+        }
+        url => url.to_string(),
+    };
     let service = &app.config.auth.service;
     if matches!(r, Route::Token) {
         return format!("Basic realm=\"{service}\"");
@@ -81,7 +96,7 @@ fn challenge(app: &App, req: &Request, r: &Route) -> String {
         }
         Route::Base | Route::Token | Route::Unknown => None,
     };
-    let mut c = format!("Bearer realm=\"{scheme}://{host}/v2/token\",service=\"{service}\"");
+    let mut c = format!("Bearer realm=\"{base}/v2/token\",service=\"{service}\"");
     if let Some(s) = scope {
         c.push_str(&format!(",scope=\"{s}\""));
     }
@@ -338,7 +353,7 @@ fn chunk_range(req: &Request) -> Result<(Option<u64>, Option<u64>)> {
     if end < start {
         return Err(bad());
     }
-    let span = end - start + 1;
+    let span = (end - start).checked_add(1).ok_or_else(bad)?;
     if len.is_some_and(|l| l != span) {
         return Err(Error::InvalidUpload(format!(
             "Content-Range spans {span} bytes but Content-Length is {}",

@@ -5,13 +5,19 @@ use crate::app::Ctx;
 use crate::auth::{Credentials, Password};
 use crate::error::{Error, Result};
 use crate::http::{parse_query, Request, Response};
+use crate::model::Scope;
 
 const FORM_LIMIT: u64 = crate::http::FORM_BODY_LIMIT;
 
 pub fn handle(ctx: &Ctx, req: &mut Request) -> Result<Response> {
-    let (user, pass) = match req.method.as_str() {
+    let (user, pass, scopes) = match req.method.as_str() {
         "GET" => match req.header("Authorization").and_then(Credentials::parse) {
-            Some(Credentials::Basic(u, p)) => (u, p),
+            Some(Credentials::Basic(u, p)) => {
+                let q = req.query();
+                let scopes: Vec<String> =
+                    q.into_iter().filter(|(k, _)| k == "scope").map(|(_, v)| v).collect();
+                (u, p, scopes)
+            }
             _ => return Err(Error::Unauthenticated),
         },
         "POST" => {
@@ -30,14 +36,21 @@ pub fn handle(ctx: &Ctx, req: &mut Request) -> Result<Response> {
                 }
                 None => return Err(Error::BadRequest("grant_type is required".into())),
             }
+            let scopes: Vec<String> = get("scope").into_iter().collect();
             match (get("username"), get("password")) {
-                (Some(u), Some(p)) if !u.is_empty() => (u, Password::new(p)),
+                (Some(u), Some(p)) if !u.is_empty() => (u, Password::new(p), scopes),
                 _ => return Err(Error::BadRequest("username and password are required".into())),
             }
         }
         _ => return Err(Error::MethodNotAllowed),
     };
-    let issued = crate::service::session::issue_token(ctx, &user, &pass)?;
+    // No scope asked for (docker login, mcrctl login): the user's full
+    // authority.  Otherwise the token carries what policy grants of it.
+    let requested = match scopes.is_empty() {
+        true => None,
+        false => Some(Scope::parse_requested(scopes.iter().map(String::as_str)).map_err(Error::BadRequest)?),
+    };
+    let issued = crate::service::session::issue_token(ctx, &user, &pass, requested)?;
     let now = ctx.app.now();
     let body = serde_json::json!({
         "token": issued.token.expose(),

@@ -91,6 +91,9 @@ pub struct Principal {
     pub username: String,
     pub roles: Vec<String>,
     pub account_type: AccountType,
+    /// What the token it came with was granted; `None` for the user's full
+    /// authority (passwords, tokens requested without a scope).
+    pub scope: Option<std::sync::Arc<crate::model::Scope>>,
 }
 
 /// One authorization question.

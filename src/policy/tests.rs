@@ -11,6 +11,7 @@ fn who(username: &str, roles: &[&str], account_type: AccountType) -> Principal {
         username: username.into(),
         roles: roles.iter().map(|r| r.to_string()).collect(),
         account_type,
+        scope: None,
     }
 }
 

@@ -64,7 +64,14 @@ pub fn authorize(ctx: &Ctx, action: Action, repo: Option<&RepoName>) -> Result<(
         Actor::User(p) => p,
     };
     if ctx.app.policy.is_allowed(who, action, repo) {
-        return Ok(());
+        // Policy first (its refusal is the clearer one), then the token's
+        // scope, which can only narrow it.
+        return match &who.scope {
+            Some(scope) if !scope.allows(action, repo) => {
+                Err(Error::InsufficientScope { needed: crate::model::Scope::needed(action, repo) })
+            }
+            _ => Ok(()),
+        };
     }
     let d = ctx.app.policy.decide(who, action, repo);
     let rules: Vec<String> = d.rules.iter().map(|r| r.id.to_string()).collect();
@@ -93,6 +100,9 @@ pub fn authorize(ctx: &Ctx, action: Action, repo: Option<&RepoName>) -> Result<(
 pub fn allowed(ctx: &Ctx, action: Action, repo: &RepoName) -> bool {
     match &ctx.actor {
         Actor::Anonymous => false,
-        Actor::User(p) => ctx.app.policy.is_allowed(p, action, Some(repo)),
+        Actor::User(p) => {
+            ctx.app.policy.is_allowed(p, action, Some(repo))
+                && p.scope.as_ref().is_none_or(|s| s.allows(action, Some(repo)))
+        }
     }
 }

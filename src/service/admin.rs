@@ -269,5 +269,11 @@ pub fn metrics(app: &crate::app::App) -> Result<String> {
     ] {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
     }
+    let checks = crate::auth::PASSWORD_CHECKS.load(std::sync::atomic::Ordering::Relaxed);
+    let _ = writeln!(
+        out,
+        "# HELP mcr_auth_password_checks_total Password checks (memory-hard hashes) run.\n\
+         # TYPE mcr_auth_password_checks_total counter\nmcr_auth_password_checks_total {checks}"
+    );
     Ok(out)
 }

@@ -13,6 +13,8 @@ use crate::policy::{Decision, Principal, Rule};
 pub fn require_admin<'c>(ctx: &'c Ctx) -> Result<&'c Principal> {
     match &ctx.actor {
         Actor::Anonymous => Err(Error::Unauthenticated),
+        // A token scoped to repositories carries no administration.
+        Actor::User(p) if p.scope.is_some() => Err(Error::InsufficientScope { needed: None }),
         Actor::User(p) if p.roles.iter().any(|r| r == "admin") => Ok(p),
         Actor::User(p) => Err(Error::Denied(format!("{} is not an administrator", p.username))),
     }

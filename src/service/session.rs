@@ -4,7 +4,8 @@
 use crate::app::Ctx;
 use crate::auth::{Credentials, Issued, Password};
 use crate::error::{Error, Result};
-use crate::model::Actor;
+use crate::model::{Actor, Scope};
+use crate::policy::Principal;
 
 /// The actor behind an `Authorization` header value; failures are audited.
 pub fn authenticate(ctx: &Ctx, header: &str) -> Result<Actor> {
@@ -24,10 +25,19 @@ pub fn authenticate(ctx: &Ctx, header: &str) -> Result<Actor> {
     }
 }
 
-/// The token endpoint's login.
-pub fn issue_token(ctx: &Ctx, username: &str, password: &Password) -> Result<Issued> {
+/// The token endpoint's login.  With a requested scope, the token is bound
+/// to the part of it that policy allows the user.
+pub fn issue_token(
+    ctx: &Ctx,
+    username: &str,
+    password: &Password,
+    requested: Option<Scope>,
+) -> Result<Issued> {
     let peer = ctx.peer.map(|a| a.ip());
-    match ctx.app.auth.login(username, password, peer) {
+    let grant = |p: &Principal| {
+        requested.clone().map(|s| s.narrow(|action, repo| ctx.app.policy.is_allowed(p, action, repo)))
+    };
+    match ctx.app.auth.login(username, password, peer, &grant) {
         Ok(i) => {
             let mut ev = ctx.event("login", "ok");
             ev.actor = Some(username.to_string());
@@ -42,14 +52,18 @@ pub fn issue_token(ctx: &Ctx, username: &str, password: &Password) -> Result<Iss
     }
 }
 
+/// Audits a failed login; repeated failures from one address are folded
+/// into one event per window (the next event says how many), so a flood of
+/// bad credentials cannot grow the audit log without bound.
 fn login_failed(ctx: &Ctx, user: Option<String>, method: &str, e: &Error) {
     let outcome = match e {
         Error::RateLimited { .. } => "rate_limited",
         Error::Unauthenticated => "bad_credentials",
         _ => "error",
     };
+    let Some(folded) = ctx.app.auth.audit_failure(ctx.peer.map(|a| a.ip())) else { return };
     let mut ev = ctx.event("login_failed", outcome);
     ev.actor = user;
-    ev.detail = serde_json::json!({ "method": method });
+    ev.detail = serde_json::json!({ "method": method, "folded_before": folded });
     ctx.audit_async(ev);
 }

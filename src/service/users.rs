@@ -123,25 +123,31 @@ pub fn set_password(app: &App, by: &str, username: &str, password: &Password) ->
         // The first-start password is no longer the admin's: do not keep it.
         let _ = std::fs::remove_file(app.config.storage.data_dir.join(INITIAL_PASSWORD_FILE));
     }
-    app.auth.clear_cache();
     app.db.write(|tx| {
         let u = db::users::by_name(tx, username)?.ok_or(Error::NotFound(crate::error::What::User))?;
         db::users::set_password(tx, username, &hash)?;
         db::users::delete_sessions(tx, u.id)?;
+        db::users::bump_generation(tx)?;
         record(tx, &user_event("user_passwd", by, username, serde_json::json!({})), now)
-    })
+    })?;
+    // After the commit: a validation racing with the change cannot cache
+    // the old state again.
+    app.auth.clear_cache();
+    Ok(())
 }
 
 pub fn set_disabled(app: &App, by: &str, username: &str, disabled: bool) -> Result<()> {
     let now = app.now();
-    app.auth.clear_cache();
     app.db.write(|tx| {
         let u = db::users::by_name(tx, username)?.ok_or(Error::NotFound(crate::error::What::User))?;
         db::users::set_disabled(tx, username, disabled)?;
         db::users::delete_sessions(tx, u.id)?;
+        db::users::bump_generation(tx)?;
         let t = if disabled { "user_disable" } else { "user_enable" };
         record(tx, &user_event(t, by, username, serde_json::json!({})), now)
-    })
+    })?;
+    app.auth.clear_cache();
+    Ok(())
 }
 
 #[derive(Serialize)]

@@ -8,11 +8,19 @@ use serde_json::json;
 #[test]
 fn anonymous_requests_get_a_bearer_challenge() {
     let t = TestApp::new();
+    // The realm is the address the client connected to, never its Host.
     let r = t.req("GET", "/v2/").anon().header("Host", "reg.example:5000").send();
     r.expect(401, Some("UNAUTHORIZED"));
     assert_eq!(
         r.header("WWW-Authenticate"),
-        Some(r#"Bearer realm="http://reg.example:5000/v2/token",service="mcr""#)
+        Some(r#"Bearer realm="http://127.0.0.1:5000/v2/token",service="mcr""#)
+    );
+    // Or the configured external URL.
+    let ext = TestApp::with(|c| c.server.external_url = "https://registry.example.com/".into());
+    let r = ext.req("GET", "/v2/").anon().header("Host", "evil.example").send();
+    assert_eq!(
+        r.header("WWW-Authenticate"),
+        Some(r#"Bearer realm="https://registry.example.com/v2/token",service="mcr""#)
     );
     assert_eq!(r.header("Docker-Distribution-API-Version"), Some("registry/2.0"));
     let r = t.req("GET", "/v2/lib/app/manifests/v1").anon().header("Host", "h").send();

@@ -318,3 +318,38 @@ fn grpc_over_tls13_only() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && text.contains("TLSv1.3") && text.contains("ALPN protocol: h2"), "{text}");
 }
+
+#[test]
+fn a_disabled_admins_open_tail_ends_within_a_second() {
+    use futures_util::StreamExt as _;
+    let srv = Server::start();
+    let body = br#"{"username":"boss","password":"boss-password-1","roles":["admin"]}"#;
+    assert_eq!(srv.http("POST", "/v1/users", &[("Content-Type", "application/json")], body).status, 201);
+    let audit = rpc::AuditServiceClient::new(channel(&srv));
+    let mut stream =
+        audit.tail_opt(&pb::TailRequest::new(), auth(&basic("boss", "boss-password-1"))).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !srv.log().contains("grpc tail started user=boss") {
+        assert!(std::time::Instant::now() < deadline, "tail did not start: {}", srv.log());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(srv.http("POST", "/v1/users/boss/disable", &[], b"").status, 204);
+    let disabled = std::time::Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Events of the disable itself may come first; the stream must end.
+        let end = futures_executor::block_on(async {
+            loop {
+                match stream.next().await {
+                    Some(Ok(_)) => continue,
+                    other => return other.map(|r| r.map(|_| ())),
+                }
+            }
+        });
+        let _ = tx.send(end.map(|r| r.is_err()));
+    });
+    // Received: the stream closed or failed (it never yields another event).
+    let _ended: Option<bool> = rx.recv_timeout(std::time::Duration::from_secs(5)).expect("the tail ended");
+    assert!(disabled.elapsed() < std::time::Duration::from_millis(1500), "took {:?}", disabled.elapsed());
+    assert!(srv.log().contains("caller no longer admitted"), "{}", srv.log());
+}

@@ -196,8 +196,10 @@ fn mcias_unreachable_is_503_and_tls12_servers_are_refused() {
     let ca = std::fs::read(certs.path("ca.crt")).unwrap();
     let p = mcr::auth::mcias::McIasProvider::new(&format!("https://localhost:{port}"), Some(&ca)).unwrap();
     use mcr::auth::IdentityProvider as _;
-    let err =
-        p.login("alice", &mcr::auth::Password::new("alice-password")).err().expect("TLS 1.2 must be refused");
+    let err = p
+        .login("alice", &mcr::auth::Password::new("alice-password"), &|_| None)
+        .err()
+        .expect("TLS 1.2 must be refused");
     let msg = err.to_string();
     assert!(matches!(err, mcr::error::Error::Unavailable(_)), "{msg}");
     assert!(msg.to_lowercase().contains("protocol") || msg.to_lowercase().contains("version"), "{msg}");
@@ -209,10 +211,10 @@ fn mcias_unreachable_is_503_and_tls12_servers_are_refused() {
     let p =
         mcr::auth::mcias::McIasProvider::new(&format!("https://localhost:{}", fake.addr.port()), Some(&ca))
             .unwrap();
-    assert!(p.login("alice", &mcr::auth::Password::new("alice-password")).unwrap().is_some());
+    assert!(p.login("alice", &mcr::auth::Password::new("alice-password"), &|_| None).unwrap().is_some());
     // Plain http and a wrong CA are refused.
     assert!(mcr::auth::mcias::McIasProvider::new("http://localhost:1", None).is_err());
     let p = mcr::auth::mcias::McIasProvider::new(&format!("https://localhost:{}", fake.addr.port()), None)
         .unwrap();
-    assert!(p.login("alice", &mcr::auth::Password::new("alice-password")).is_err(), "unknown CA");
+    assert!(p.login("alice", &mcr::auth::Password::new("alice-password"), &|_| None).is_err(), "unknown CA");
 }

@@ -16,6 +16,12 @@ impl Ctl {
         let srv = Server::start();
         let home = tempfile::tempdir().unwrap();
         let ctl = Ctl { srv, home };
+        ctl.login();
+        ctl
+    }
+
+    fn login(&self) {
+        let ctl = self;
         let mut login = ctl
             .cmd(&[])
             .args(["login", "--password-stdin"])
@@ -28,7 +34,6 @@ impl Ctl {
             login.stdin.take().unwrap().write_all(format!("{}\n", ctl.srv.admin).as_bytes()).unwrap();
         }
         assert!(login.wait().unwrap().success());
-        ctl
     }
 
     fn cmd(&self, transport: &[&str]) -> Command {
@@ -65,6 +70,10 @@ fn every_command_gives_the_same_answer_over_rest_and_grpc() {
     let ctl = Ctl::new();
     use std::os::unix::fs::PermissionsExt as _;
     let token_file = ctl.home.path().join("mcrctl/token");
+    assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    // A loosened token file is tightened at the next login.
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    ctl.login();
     assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
     ctl.srv.push_image("lib/one", "v1", 1);
     ctl.srv.push_image("lib/one", "v2", 2);

@@ -83,6 +83,7 @@ impl TestApp {
             url: url.into(),
             headers: vec![("Authorization".into(), auth)],
             body: None,
+            peer: "127.0.0.1:40000".parse().unwrap(),
         }
     }
 
@@ -93,6 +94,7 @@ impl TestApp {
             username: "admin".into(),
             roles: vec!["admin".into()],
             account_type: mcr::policy::AccountType::Human,
+            scope: None,
         };
         mcr::app::Ctx { app: &self.app, actor: mcr::model::Actor::User(admin), req_id: "test", peer: None }
     }
@@ -171,9 +173,16 @@ pub struct Req<'a> {
     url: String,
     headers: Vec<(String, String)>,
     body: Option<Box<dyn Read + 'a>>,
+    peer: SocketAddr,
 }
 
 impl<'a> Req<'a> {
+    /// The client's address (default 127.0.0.1:40000).
+    pub fn from(mut self, peer: &str) -> Self {
+        self.peer = peer.parse().unwrap();
+        self
+    }
+
     /// No credentials at all.
     pub fn anon(mut self) -> Self {
         self.headers.retain(|(k, _)| k != "Authorization");
@@ -210,7 +219,8 @@ impl<'a> Req<'a> {
             method: self.method.clone(),
             url: self.url,
             headers: self.headers,
-            remote_addr: Some("127.0.0.1:40000".parse().unwrap()),
+            remote_addr: Some(self.peer),
+            local_addr: Some("127.0.0.1:5000".parse().unwrap()),
             body: &mut body,
         };
         let resp = mcr::router::dispatch(self.app, &mut req, "test");
