@@ -306,6 +306,11 @@ def manifest_gets(reg, repo, tag, conns, secs, auth=None):
                ["Accept: application/vnd.oci.image.manifest.v1+json"])
 
 
+def phase(reg, name):
+    """Where the memory goes: peak RSS after each phase, on stderr."""
+    print(f"{reg.name}: after {name}: peak RSS {reg.peak_rss_mib():.1f} MiB, threads {reg.threads()}", file=sys.stderr)
+
+
 def seed_listings(reg, tags, repos):
     """One image under `tags` tags in bench/tags, and `repos` small repositories."""
     push_image(reg, "bench/tags", "t0")
@@ -481,26 +486,36 @@ def main():
             try:
                 r = {}
                 r["push"] = push_whole(reg, "bench/big", big_path, big_d)
+                phase(reg, 'push')
                 r["pull"], r["pull_cpu"] = pull(reg, "bench/big", big_d, big)
+                phase(reg, 'pull')
                 r["chunked"] = push_chunked(reg, "bench/chunked", chunk_path, chunk_d)
+                phase(reg, 'chunked')
                 r["small"] = small_blobs(reg, "bench/small", 8, per_client)
+                phase(reg, 'small')
                 push_image(reg, "bench/img", "v1")
                 manifest_gets(reg, "bench/img", "v1", 16, 1)  # warm up
                 r["get16"], r["get16_p99"] = manifest_gets(reg, "bench/img", "v1", 16, secs)
+                phase(reg, 'get16')
                 r["get64"], r["get64_p99"] = manifest_gets(reg, "bench/img", "v1", 64, secs)
+                phase(reg, 'get64')
                 if reg.basic:
                     # Long enough to cross the 30 s validation cache expiry,
                     # as a CI farm with Basic credentials does.  Distribution
                     # runs without authentication here, so its figure is the
                     # same unauthenticated path.
                     r["basic16"], r["basic16_p99"] = manifest_gets(reg, "bench/img", "v1", 16, basic_secs, reg.basic)
+                    phase(reg, 'basic16')
                 else:
                     r["basic16"], r["basic16_p99"] = r["get16"], r["get16_p99"]
                 seed_listings(reg, tags, 150)
+                phase(reg, "seeding listings")
                 _, r["tags100_p99"] = wrk(reg, "/v2/bench/tags/tags/list?n=100", 4, secs)
                 _, r["catalog100_p99"] = wrk(reg, "/v2/_catalog?n=100", 4, secs)
                 _, r["tagsall_p99"] = wrk(reg, f"/v2/bench/tags/tags/list?n={tags}", 4, secs)
+                phase(reg, "listings")
                 r["idle_threads"] = idle_threads(reg)
+                phase(reg, 'idle_threads')
                 r["rss"] = reg.peak_rss_mib()
                 results[name] = r
             finally:

@@ -9,7 +9,7 @@ mod route;
 mod token;
 
 use crate::app::{App, Ctx};
-use crate::error::{Error, Result, What};
+use crate::error::{Context as _, Error, Result, What};
 use crate::http::{Body, Request, Response};
 use crate::model::{Actor, Algorithm, Digest, Reference, RepoName, Tag};
 use crate::service::{self, parse_digest, parse_repo, uploads::Chunk};
@@ -158,8 +158,13 @@ fn catalog(ctx: &Ctx, req: &Request) -> Result<Response> {
     let q = req.query();
     let (n, last) = (query_one(&q, "n"), query_one(&q, "last"));
     let page = service::listing::catalog(ctx, n, last)?;
-    let body = serde_json::json!({ "repositories": page.items });
-    let resp = Response::json(200, body.to_string().into_bytes());
+    #[derive(serde::Serialize)]
+    struct Catalog<'a> {
+        repositories: &'a [String],
+    }
+    // Serialized straight from the page: no JSON tree, no copy of the names.
+    let body = serde_json::to_vec(&Catalog { repositories: &page.items }).context("encode catalog")?;
+    let resp = Response::json(200, body);
     Ok(with_next_link(resp, "/v2/_catalog", n, &page, ctx.app.config.limits.page_max))
 }
 
@@ -168,8 +173,14 @@ fn tags(ctx: &Ctx, req: &Request, name: &str) -> Result<Response> {
     let q = req.query();
     let (n, last) = (query_one(&q, "n"), query_one(&q, "last"));
     let page = service::listing::tags(ctx, &repo, n, last)?;
-    let body = serde_json::json!({ "name": repo.as_str(), "tags": page.items });
-    let resp = Response::json(200, body.to_string().into_bytes());
+    #[derive(serde::Serialize)]
+    struct TagList<'a> {
+        name: &'a str,
+        tags: &'a [String],
+    }
+    let body =
+        serde_json::to_vec(&TagList { name: repo.as_str(), tags: &page.items }).context("encode tag list")?;
+    let resp = Response::json(200, body);
     let base = format!("/v2/{repo}/tags/list");
     Ok(with_next_link(resp, &base, n, &page, ctx.app.config.limits.page_max))
 }
@@ -282,7 +293,6 @@ fn get_blob(ctx: &Ctx, req: &Request, name: &str, digest: &str) -> Result<Respon
         Some((start, end)) => (206, start, end - start + 1),
     };
     if start > 0 {
-        use crate::error::Context as _;
         blob.seek_to(start).context("seek blob")?;
     }
     let body = match blob {
