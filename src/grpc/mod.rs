@@ -203,13 +203,13 @@ impl Chain {
 }
 
 /// The gRPC server: grpcio on its own completion queues, a worker pool for
-/// the calls, and (with TLS) the edge terminating TLS 1.3 in front.
+/// the calls, and (with TLS) the relay terminating TLS 1.3 in front.
 pub struct GrpcServer {
     server: grpcio::Server,
     pool: Vec<JoinHandle<()>>,
     /// The services hold senders too, so the pool stops on this flag.
     stopping: Arc<std::sync::atomic::AtomicBool>,
-    edge: Option<crate::http::Relay>,
+    relay: Option<crate::http::Relay>,
     addr: std::net::SocketAddr,
     pub(crate) tails: services::Tails,
 }
@@ -250,7 +250,7 @@ impl GrpcServer {
             .build()
             .context("build gRPC server")?;
         // Plain gRPC listens where configured (loopback only, checked by the
-        // config); with TLS, grpcio listens on loopback behind the edge.
+        // config); with TLS, grpcio listens on loopback behind the relay.
         let bind = match tls {
             Some(_) => "127.0.0.1:0".to_string(),
             None => listen.to_string(),
@@ -260,7 +260,7 @@ impl GrpcServer {
             .with_context(|| format!("cannot listen for gRPC on {bind}"))?;
         server.start();
         let backend = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let (edge, addr) = if let Some(tls) = tls {
+        let (relay, addr) = if let Some(tls) = tls {
             let e = crate::http::Relay::start(listen, backend, tls, peers)
                 .with_context(|| format!("cannot listen for gRPC on {listen}"))?;
             let a = e.addr();
@@ -268,7 +268,7 @@ impl GrpcServer {
         } else {
             (None, std::net::SocketAddr::new(listen.ip(), port))
         };
-        Ok(GrpcServer { server, pool, stopping, edge, addr, tails })
+        Ok(GrpcServer { server, pool, stopping, relay, addr, tails })
     }
 
     pub fn addr(&self) -> std::net::SocketAddr {
@@ -277,13 +277,13 @@ impl GrpcServer {
 
     /// New TLS connections use `config` from now on.
     pub fn reload_tls(&self, config: Arc<rustls::ServerConfig>) {
-        if let Some(e) = &self.edge {
+        if let Some(e) = &self.relay {
             e.reload_tls(config);
         }
     }
 
     pub fn shutdown(mut self) {
-        if let Some(mut e) = self.edge.take() {
+        if let Some(mut e) = self.relay.take() {
             e.stop();
         }
         self.tails.stop_all();
