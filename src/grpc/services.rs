@@ -246,9 +246,9 @@ impl mcr_grpc::AuditService for Audit {
                     match super::admit(&c, creds.as_deref(), Need::Admin) {
                         Ok(a) => c.actor = a,
                         Err(e) => {
-                            let _ = futures_executor::block_on(sink.fail(super::status_of(&e)));
-                            stop.store(true, Ordering::SeqCst);
                             log::info!("grpc tail ended: caller no longer admitted peer={peer} err={e}");
+                            stop.store(true, Ordering::SeqCst);
+                            let _ = futures_executor::block_on(sink.fail(super::status_of(&e)));
                             return;
                         }
                     }
