@@ -38,6 +38,16 @@ pub trait IdentityProvider: Send + Sync {
     fn login(&self, username: &str, password: &Password, scope: &ScopeFor) -> Result<Option<Issued>>;
     /// Who a token belongs to and until when; `None` for an invalid token.
     fn validate(&self, token: &Token) -> Result<Option<(Principal, i64)>>;
+    /// Whether `mint` issues tokens to principals already authenticated
+    /// (the local provider), so that `/v2/token` can reuse the cached
+    /// password check instead of hashing again.
+    fn mints_tokens(&self) -> bool {
+        false
+    }
+    /// A token for an authenticated principal (`None`: the user is gone).
+    fn mint(&self, _p: &Principal, _scope: &ScopeFor) -> Result<Option<Issued>> {
+        Ok(None)
+    }
     /// A number that changes whenever any process changes a user's
     /// credentials or status (cached validations older than it are void).
     fn generation(&self) -> Result<i64> {
@@ -95,6 +105,8 @@ struct ThrottleState {
     peers: HashMap<IpAddr, VecDeque<i64>>,
     /// peer → (start of its audit window, failures not audited in it).
     audit: HashMap<IpAddr, (i64, u64)>,
+    /// (start of the current window, failure events audited in it).
+    audit_total: (i64, u64),
 }
 
 /// Failures in a row allowed for a (user, peer) pair before back-off.
@@ -107,24 +119,40 @@ const PEER_BUDGET: usize = 60;
 const PEER_WINDOW: i64 = 60;
 /// At most one login-failure audit event per address per this many seconds.
 const AUDIT_WINDOW: i64 = 60;
+/// And at most this many in a window across all addresses.
+const AUDIT_MAX_PER_WINDOW: u64 = 100;
 /// Bound on the remembered pairs and addresses.
 const MAX_TRACKED: usize = 100_000;
+
+/// The unit an address is counted in: an IPv4 address, or an IPv6 /64
+/// (one host usually owns a whole /64).
+fn bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+    }
+}
 
 impl Throttle {
     fn new() -> Throttle {
         Throttle { state: Mutex::new(ThrottleState::default()) }
     }
 
-    /// Seconds until `user` may try again from `peer`, when it may not now.
-    pub fn blocked(&self, user: &str, peer: Option<IpAddr>, now: i64) -> Option<i64> {
+    /// Seconds until `user` (for `None`, a token, which names nobody) may
+    /// try again from `peer`, when it may not now.
+    pub fn blocked(&self, user: Option<&str>, peer: Option<IpAddr>, now: i64) -> Option<i64> {
+        let peer = peer.map(bucket);
         let mut st = self.state.lock();
         let mut wait = None;
-        if let Some((n, last)) = st.pairs.get(&(cache::key(user.as_bytes()), peer)) {
-            if *n >= FREE_FAILURES {
-                let backoff = BASE_BACKOFF.saturating_mul(1 << (n - FREE_FAILURES).min(20)).min(MAX_BACKOFF);
-                let until = last + backoff;
-                if until > now {
-                    wait = Some(until - now);
+        if let Some(u) = user {
+            if let Some((n, last)) = st.pairs.get(&(cache::key(u.as_bytes()), peer)) {
+                if *n >= FREE_FAILURES {
+                    let backoff =
+                        BASE_BACKOFF.saturating_mul(1 << (n - FREE_FAILURES).min(20)).min(MAX_BACKOFF);
+                    let until = last + backoff;
+                    if until > now {
+                        wait = Some(until - now);
+                    }
                 }
             }
         }
@@ -142,18 +170,34 @@ impl Throttle {
         wait
     }
 
-    pub fn record_failure(&self, user: &str, peer: Option<IpAddr>, now: i64) {
+    pub fn record_failure(&self, user: Option<&str>, peer: Option<IpAddr>, now: i64) {
+        let peer = peer.map(bucket);
         let mut st = self.state.lock();
-        if st.pairs.len() >= MAX_TRACKED {
-            st.pairs.retain(|_, (_, last)| *last > now - MAX_BACKOFF);
+        if let Some(u) = user {
+            let key = (cache::key(u.as_bytes()), peer);
+            if st.pairs.len() >= MAX_TRACKED && !st.pairs.contains_key(&key) {
+                st.pairs.retain(|_, (_, last)| *last > now - MAX_BACKOFF);
+                if st.pairs.len() >= MAX_TRACKED {
+                    // Flooded with live entries: forget them all rather
+                    // than rescan a full table on every failure.
+                    st.pairs.clear();
+                }
+            }
+            let e = st.pairs.entry(key).or_insert((0, now));
+            if now - e.1 > MAX_BACKOFF {
+                // An old run of failures is forgiven.
+                e.0 = 0;
+            }
+            e.0 = e.0.saturating_add(1);
+            e.1 = now;
         }
-        if st.peers.len() >= MAX_TRACKED {
-            st.peers.retain(|_, q| q.back().is_some_and(|t| *t > now - PEER_WINDOW));
-        }
-        let e = st.pairs.entry((cache::key(user.as_bytes()), peer)).or_insert((0, now));
-        e.0 = e.0.saturating_add(1);
-        e.1 = now;
         if let Some(p) = peer {
+            if st.peers.len() >= MAX_TRACKED && !st.peers.contains_key(&p) {
+                st.peers.retain(|_, q| q.back().is_some_and(|t| *t > now - PEER_WINDOW));
+                if st.peers.len() >= MAX_TRACKED {
+                    st.peers.clear();
+                }
+            }
             let q = st.peers.entry(p).or_default();
             if q.len() >= PEER_BUDGET {
                 q.pop_front();
@@ -166,23 +210,38 @@ impl Throttle {
     pub fn record_success(&self, user: &str, peer: Option<IpAddr>) {
         let mut st = self.state.lock();
         if !st.pairs.is_empty() {
-            st.pairs.remove(&(cache::key(user.as_bytes()), peer));
+            st.pairs.remove(&(cache::key(user.as_bytes()), peer.map(bucket)));
         }
     }
 
     /// Whether a failure from `peer` gets its own audit event: the first in
     /// each window does, carrying how many earlier ones were folded into
-    /// none; the rest are only counted.  `Some(folded)` means audit.
+    /// none; the rest are only counted.  Across all addresses at most
+    /// `AUDIT_MAX_PER_WINDOW` events a window, so that many addresses cannot
+    /// grow the log without bound either.  `Some(folded)` means audit.
     pub fn audit_failure(&self, peer: Option<IpAddr>, now: i64) -> Option<u64> {
-        let Some(p) = peer else { return Some(0) };
         let mut st = self.state.lock();
-        if st.audit.len() >= MAX_TRACKED {
+        let (start, count) = st.audit_total;
+        if now >= start.saturating_add(AUDIT_WINDOW) {
+            st.audit_total = (now, 0);
+        } else if count >= AUDIT_MAX_PER_WINDOW {
+            return None;
+        }
+        let Some(p) = peer.map(bucket) else {
+            st.audit_total.1 += 1;
+            return Some(0);
+        };
+        if st.audit.len() >= MAX_TRACKED && !st.audit.contains_key(&p) {
             st.audit.retain(|_, (start, _)| *start > now - AUDIT_WINDOW);
+            if st.audit.len() >= MAX_TRACKED {
+                st.audit.clear();
+            }
         }
         let e = st.audit.entry(p).or_insert((i64::MIN, 0));
         if now >= e.0.saturating_add(AUDIT_WINDOW) {
             let folded = e.1;
             *e = (now, 0);
+            st.audit_total.1 += 1;
             Some(folded)
         } else {
             e.1 += 1;
@@ -299,32 +358,41 @@ impl Auth {
         match creds {
             Credentials::Bearer(t) => {
                 let k = cache::key(format!("bearer\0{}", t.expose()).as_bytes());
-                self.check_limit("", peer)?;
+                if let Some((p, _)) = self.cache.get(&k, gen) {
+                    return self.fresh(k, gen, p, || self.provider.validate(t));
+                }
+                // A token names no user: its failures count against the
+                // address's budget only (which decays), never against the
+                // valid tokens used from the same address.
+                self.check_peer_budget(peer)?;
                 match self.shared(k, gen, || self.provider.validate(t))? {
                     Some(p) => Ok(p),
                     None => {
-                        self.fail("", peer);
+                        self.fail(None, peer);
                         Err(Error::Unauthenticated)
                     }
                 }
             }
-            Credentials::Basic(user, pass) => {
-                // Length-prefixed fields: no two credential pairs share a key.
-                let k = cache::key(format!("basic\0{}\0{user}\0{}", user.len(), pass.expose()).as_bytes());
-                if let Some((p, _)) = self.cache.get(&k, gen) {
-                    return self.fresh(k, gen, p, || self.check_password(user, pass));
-                }
-                self.check_limit(user, peer)?;
-                match self.shared(k, gen, || self.check_password(user, pass))? {
-                    Some(p) => {
-                        self.throttle.record_success(user, peer);
-                        Ok(p)
-                    }
-                    None => {
-                        self.fail(user, peer);
-                        Err(Error::Unauthenticated)
-                    }
-                }
+            Credentials::Basic(user, pass) => self.basic(user, pass, peer, gen),
+        }
+    }
+
+    /// Basic credentials: cached, shared among concurrent callers, throttled.
+    fn basic(&self, user: &str, pass: &Password, peer: Option<IpAddr>, gen: i64) -> Result<Principal> {
+        // Length-prefixed fields: no two credential pairs share a key.
+        let k = cache::key(format!("basic\0{}\0{user}\0{}", user.len(), pass.expose()).as_bytes());
+        if let Some((p, _)) = self.cache.get(&k, gen) {
+            return self.fresh(k, gen, p, || self.check_password(user, pass));
+        }
+        self.check_limit(user, peer)?;
+        match self.shared(k, gen, || self.check_password(user, pass))? {
+            Some(p) => {
+                self.throttle.record_success(user, peer);
+                Ok(p)
+            }
+            None => {
+                self.fail(Some(user), peer);
+                Err(Error::Unauthenticated)
             }
         }
     }
@@ -393,6 +461,13 @@ impl Auth {
         peer: Option<IpAddr>,
         scope: &ScopeFor,
     ) -> Result<Issued> {
+        if self.provider.mints_tokens() {
+            // The password check is the shared, cached one of Basic
+            // credentials: a burst of `docker pull`s costs one hash.
+            let gen = self.provider.generation()?;
+            let p = self.basic(user, pass, peer, gen)?;
+            return self.provider.mint(&p, scope)?.ok_or(Error::Unauthenticated);
+        }
         self.check_limit(user, peer)?;
         let issued = {
             let _slot = self.hashes.acquire();
@@ -404,24 +479,32 @@ impl Auth {
                 Ok(i)
             }
             None => {
-                self.fail(user, peer);
+                self.fail(Some(user), peer);
                 Err(Error::Unauthenticated)
             }
         }
     }
 
     fn check_limit(&self, user: &str, peer: Option<IpAddr>) -> Result<()> {
-        match self.throttle.blocked(user, peer, self.clock.now()) {
+        match self.throttle.blocked(Some(user), peer, self.clock.now()) {
             Some(wait) => Err(Error::RateLimited { retry_after: wait.max(1) }),
             None => Ok(()),
         }
     }
 
-    /// Records a failed login (of any kind: Basic, Bearer, token, UI, gRPC).
-    pub fn fail(&self, user: &str, peer: Option<IpAddr>) {
+    fn check_peer_budget(&self, peer: Option<IpAddr>) -> Result<()> {
+        match self.throttle.blocked(None, peer, self.clock.now()) {
+            Some(wait) => Err(Error::RateLimited { retry_after: wait.max(1) }),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a failed login (of any kind: Basic, Bearer, token, UI, gRPC);
+    /// `user` is `None` for a token, which names nobody.
+    pub fn fail(&self, user: Option<&str>, peer: Option<IpAddr>) {
         log::info!(
             "login failed user={} peer={}",
-            user.escape_debug().take(64).collect::<String>(),
+            user.unwrap_or("-").escape_debug().take(64).collect::<String>(),
             peer.map_or("-".to_string(), |p| p.to_string())
         );
         self.throttle.record_failure(user, peer, self.clock.now());
@@ -458,26 +541,26 @@ mod tests {
         let (a, b): (Option<IpAddr>, Option<IpAddr>) =
             (Some("10.0.0.1".parse().unwrap()), Some("10.0.0.2".parse().unwrap()));
         for i in 0..FREE_FAILURES {
-            assert!(t.blocked("bob", a, 100).is_none(), "failure {i} is free");
-            t.record_failure("bob", a, 100);
+            assert!(t.blocked(Some("bob"), a, 100).is_none(), "failure {i} is free");
+            t.record_failure(Some("bob"), a, 100);
         }
-        assert_eq!(t.blocked("bob", a, 100), Some(30));
+        assert_eq!(t.blocked(Some("bob"), a, 100), Some(30));
         // Nobody else is locked out: not bob from elsewhere, not carol here.
-        assert!(t.blocked("bob", b, 100).is_none());
-        assert!(t.blocked("carol", a, 100).is_none());
-        assert!(t.blocked("bob", a, 130).is_none(), "the back-off ends");
-        t.record_failure("bob", a, 130);
-        assert_eq!(t.blocked("bob", a, 130), Some(60), "and doubles");
+        assert!(t.blocked(Some("bob"), b, 100).is_none());
+        assert!(t.blocked(Some("carol"), a, 100).is_none());
+        assert!(t.blocked(Some("bob"), a, 130).is_none(), "the back-off ends");
+        t.record_failure(Some("bob"), a, 130);
+        assert_eq!(t.blocked(Some("bob"), a, 130), Some(60), "and doubles");
         t.record_success("bob", a);
-        assert!(t.blocked("bob", a, 130).is_none(), "a success resets it");
+        assert!(t.blocked(Some("bob"), a, 130).is_none(), "a success resets it");
         // One address failing for many users runs out of its budget.
         let c: Option<IpAddr> = Some("10.0.0.3".parse().unwrap());
         for i in 0..PEER_BUDGET {
-            t.record_failure(&format!("u{i}"), c, 200);
+            t.record_failure(Some(&format!("u{i}")), c, 200);
         }
-        assert!(t.blocked("anyone", c, 200).is_some());
-        assert!(t.blocked("anyone", c, 200 + PEER_WINDOW).is_none(), "the window slides");
-        assert!(t.blocked("anyone", b, 200).is_none());
+        assert!(t.blocked(Some("anyone"), c, 200).is_some());
+        assert!(t.blocked(Some("anyone"), c, 200 + PEER_WINDOW).is_none(), "the window slides");
+        assert!(t.blocked(Some("anyone"), b, 200).is_none());
     }
 
     #[test]

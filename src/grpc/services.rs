@@ -223,7 +223,12 @@ impl mcr_grpc::AuditService for Audit {
         let peer = client.map_or_else(|| ctx.peer(), |a| a.to_string());
         let app = self.0.app().clone();
         let stop = Arc::new(AtomicBool::new(false));
-        self.1 .0.lock().push(stop.clone());
+        {
+            // Flags of tails that have ended go; the live ones stay for shutdown.
+            let mut tails = self.1 .0.lock();
+            tails.retain(|f| !f.load(Ordering::SeqCst));
+            tails.push(stop.clone());
+        }
         let spawned = std::thread::Builder::new().name("grpc-tail".into()).spawn(move || {
             let req_id = "tail";
             let mut c =
@@ -245,6 +250,11 @@ impl mcr_grpc::AuditService for Audit {
                 if checked.elapsed() >= RECHECK {
                     match super::admit(&c, creds.as_deref(), Need::Admin) {
                         Ok(a) => c.actor = a,
+                        // A throttled or unreachable identity check says
+                        // nothing about the caller: try again next time.
+                        Err(e @ (Error::RateLimited { .. } | Error::Unavailable(_) | Error::Internal(_))) => {
+                            log::warn!("grpc tail could not check its caller peer={peer} err={e}");
+                        }
                         Err(e) => {
                             log::info!("grpc tail ended: caller no longer admitted peer={peer} err={e}");
                             stop.store(true, Ordering::SeqCst);

@@ -90,6 +90,7 @@ fn refusal_for(e: httparse::Error) -> Refusal {
 fn check(method: &str, target: &str, minor: u8, headers: Vec<(String, String)>) -> Result<Head, Refusal> {
     let target = origin_form(target)?;
     let mut hosts = 0;
+    let mut authorizations = 0;
     let mut length: Option<u64> = None;
     let mut codings: Vec<String> = Vec::new();
     let mut has_te = false;
@@ -101,6 +102,11 @@ fn check(method: &str, target: &str, minor: u8, headers: Vec<(String, String)>) 
             hosts += 1;
             if !valid_host(value) {
                 return Err(refuse(400, "invalid Host header"));
+            }
+        } else if name.eq_ignore_ascii_case("authorization") {
+            authorizations += 1;
+            if authorizations > 1 {
+                return Err(refuse(400, "more than one Authorization header"));
             }
         } else if name.eq_ignore_ascii_case("content-length") {
             let n = decimal(value).ok_or(refuse(400, "Content-Length is not a plain decimal number"))?;
@@ -258,6 +264,7 @@ mod tests {
             (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
             (b"GET / HTTP/1.1\r\n\r\n", 400),
             (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Basic a\r\nAuthorization: Basic b\r\n\r\n", 400),
             (b"GET / HTTP/1.1\r\nHost: evil.example/x\r\n\r\n", 400),
             (b"GET / HTTP/1.1\r\nHo(st: x\r\n\r\n", 400),
             (b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400),

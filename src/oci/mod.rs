@@ -37,19 +37,26 @@ fn answer(app: &App, req: &mut Request, req_id: &str) -> Response {
             }
         }),
     };
-    let mut insufficient = false;
+    // For a token beyond its scope, the challenge names exactly the scope
+    // the refused action needs (so a client that follows it gets there).
+    let mut insufficient: Option<Option<String>> = None;
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => {
-            insufficient = matches!(e, Error::InsufficientScope { .. });
+            if let Error::InsufficientScope { needed } = &e {
+                insufficient = Some(needed.clone());
+            }
             errors::to_response(&ctx, &e, &req.method)
         }
     };
     if resp.status == 401 {
-        let mut c = challenge(app, req, &parsed);
-        if insufficient {
-            c.push_str(",error=\"insufficient_scope\"");
-        }
+        let c = match insufficient {
+            Some(needed) => format!(
+                "{},error=\"insufficient_scope\"",
+                challenge(app, req, &parsed, Some(needed.as_deref()))
+            ),
+            None => challenge(app, req, &parsed, None),
+        };
         resp = resp.header("WWW-Authenticate", c);
     }
     if resp.user.is_none() {
@@ -68,7 +75,9 @@ fn authenticate(ctx: &Ctx, req: &Request) -> Result<Actor> {
 }
 
 /// `Bearer realm="<base>/v2/token",service="<service>",scope="…"`.
-fn challenge(app: &App, req: &Request, r: &Route) -> String {
+/// `needed`: the exact scope a scoped token lacked (`Some(None)`: none
+/// would do), instead of the one guessed from the route.
+fn challenge(app: &App, req: &Request, r: &Route, needed: Option<Option<&str>>) -> String {
     // Never from the client's Host header: whoever can alter it (a proxy,
     // a poisoned cache) would send clients' passwords elsewhere.
     let base = match app.config.server.external_url.trim_end_matches('/') {
@@ -83,8 +92,12 @@ fn challenge(app: &App, req: &Request, r: &Route) -> String {
     if matches!(r, Route::Token) {
         return format!("Basic realm=\"{service}\"");
     }
-    let actions = if matches!(req.method.as_str(), "GET" | "HEAD") { "pull" } else { "pull,push" };
-    let scope = match r {
+    let actions = match req.method.as_str() {
+        "GET" | "HEAD" => "pull",
+        "DELETE" => "delete",
+        _ => "pull,push",
+    };
+    let guessed = match r {
         Route::Catalog => Some("registry:catalog:*".to_string()),
         Route::Tags { name }
         | Route::Manifest { name, .. }
@@ -95,6 +108,10 @@ fn challenge(app: &App, req: &Request, r: &Route) -> String {
             RepoName::parse(name).ok().map(|n| format!("repository:{n}:{actions}"))
         }
         Route::Base | Route::Token | Route::Unknown => None,
+    };
+    let scope = match needed {
+        Some(exact) => exact.map(str::to_string),
+        None => guessed,
     };
     let mut c = format!("Bearer realm=\"{base}/v2/token\",service=\"{service}\"");
     if let Some(s) = scope {

@@ -15,11 +15,11 @@ pub fn authenticate(ctx: &Ctx, header: &str) -> Result<Actor> {
         Ok(p) => Ok(Actor::User(p)),
         Err(e) => {
             // The name is the client's input: keep a short, printable prefix.
-            let user = match &creds {
-                Credentials::Basic(u, _) => Some(u.escape_debug().take(64).collect()),
-                Credentials::Bearer(_) => None,
+            let (user, method) = match &creds {
+                Credentials::Basic(u, _) => (Some(u.escape_debug().take(64).collect()), "basic"),
+                Credentials::Bearer(_) => (None, "bearer"),
             };
-            login_failed(ctx, user, "basic", &e);
+            login_failed(ctx, user, method, &e);
             Err(e)
         }
     }

@@ -40,6 +40,49 @@ fn sixty_four_concurrent_logins_with_one_credential_cost_one_password_check() {
         }
     });
     assert_eq!(password_checks(&srv) - before, 1, "one hash for 64 concurrent requests");
+    // The token endpoint reuses the same check: docker's token requests
+    // for many pulls cost no hash at all once the credentials are known.
+    let before = password_checks(&srv);
+    std::thread::scope(|s| {
+        for _ in 0..64 {
+            s.spawn(|| {
+                barrier.wait();
+                let r = http(
+                    srv.addr,
+                    "GET",
+                    "/v2/token?service=mcr&scope=repository:a:pull",
+                    &[("Authorization", &ci)],
+                    b"",
+                );
+                assert_eq!(r.status, 200, "{}", r.text());
+            });
+        }
+    });
+    assert_eq!(password_checks(&srv) - before, 0, "token requests share the cached check");
+}
+
+#[test]
+fn failed_logins_do_not_grow_memory() {
+    let srv = Server::start();
+    // Warm up: the first checks allocate the hashing memory that is then kept.
+    for i in 0..4 {
+        http(srv.addr, "GET", "/v2/", &[("Authorization", &basic(&format!("warm{i}"), "x"))], b"");
+    }
+    let before = srv.peak_rss_kib();
+    std::thread::scope(|s| {
+        for k in 0..8 {
+            let srv = &srv;
+            s.spawn(move || {
+                for i in 0..8 {
+                    let creds = basic(&format!("u{k}x{i}"), "wrong-password");
+                    let r = http(srv.addr, "GET", "/v2/", &[("Authorization", &creds)], b"");
+                    assert!(r.status == 401 || r.status == 429, "{}", r.status);
+                }
+            });
+        }
+    });
+    let after = srv.peak_rss_kib();
+    assert!(after < before + 32 * 1024, "64 failed logins took peak RSS from {before} KiB to {after} KiB");
 }
 
 #[test]
@@ -54,11 +97,19 @@ fn an_attacking_address_does_not_lock_the_user_out_elsewhere() {
     t.req("GET", "/v2/").auth(&basic("bob", "bob-password-1")).from(attacker).send().expect(429, None);
     t.req("GET", "/v2/").auth(&basic("bob", "bob-password-1")).from(user).send().expect(200, None);
     t.req("GET", "/v2/token").auth(&basic("bob", "bob-password-1")).from(user).send().expect(200, None);
-    // Bad tokens are throttled too, per address.
-    for _ in 0..20 {
+    // Bad tokens count against their address's budget, and never lock out
+    // a valid token used from the same address.
+    let tok = {
+        let r = t.req("GET", "/v2/token").auth(&basic("bob", "bob-password-1")).from("10.8.8.8:1").send();
+        format!("Bearer {}", r.json()["token"].as_str().unwrap())
+    };
+    t.req("GET", "/v2/").auth(&tok).from("10.8.8.8:1").send().expect(200, None);
+    for _ in 0..70 {
         t.req("GET", "/v2/").auth("Bearer not-a-token").from("10.8.8.8:1").send();
     }
     t.req("GET", "/v2/").auth("Bearer not-a-token").from("10.8.8.8:1").send().expect(429, None);
+    t.req("GET", "/v2/").auth(&tok).from("10.8.8.8:1").send().expect(200, None);
+    t.req("GET", "/v2/").auth("Bearer not-a-token").from("10.8.8.9:1").send().expect(401, None);
 }
 
 #[test]
@@ -180,6 +231,15 @@ fn a_scoped_token_is_refused_outside_its_scope_on_every_route() {
         let c = r.header("WWW-Authenticate").unwrap();
         assert!(c.contains(r#"error="insufficient_scope""#), "{method} {path}: {c}");
     }
+    // The challenge names the scope the refused action needs, exactly.
+    let r = t.req("DELETE", "/v2/b/manifests/v1").auth(&pull_a).send();
+    assert!(
+        r.header("WWW-Authenticate").unwrap().contains(r#"scope="repository:b:delete""#),
+        "{:?}",
+        r.headers
+    );
+    let del_b = tok("repository:b:delete");
+    t.req("DELETE", &format!("/v2/b/manifests/{d}")).auth(&del_b).send().expect(202, None);
     // An upload session started with one token cannot be continued with a
     // token scoped elsewhere.
     let push_b = tok("repository:b:push,pull");
