@@ -488,3 +488,15 @@ fn what_a_hostile_client_tried_is_answered_and_bounded() {
     healthy(&srv);
     assert!(!srv.log().contains("panicked"), "{}", srv.log());
 }
+
+#[test]
+fn the_server_runs_with_two_malloc_arenas_unless_told_otherwise() {
+    let environ = |srv: &Server| std::fs::read(format!("/proc/{}/environ", srv.pid())).unwrap();
+    let has = |env: &[u8], kv: &[u8]| env.split(|b| *b == 0).any(|e| e == kv);
+    let srv = Server::start();
+    assert!(has(&environ(&srv), b"MALLOC_ARENA_MAX=2"));
+    healthy(&srv);
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start_with(&dir.path().join("data"), &[], &[("MALLOC_ARENA_MAX", "4")]);
+    assert!(has(&environ(&srv), b"MALLOC_ARENA_MAX=4"), "the operator's choice is kept");
+}
