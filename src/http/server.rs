@@ -21,7 +21,7 @@ use super::{next_request_id, reason, Body, Handler, Limits, Request, Response};
 use anyhow::Context as _;
 use crossbeam::channel::{self, Receiver, Sender};
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -242,19 +242,7 @@ fn write_response(
             match conn {
                 // std turns a file-to-socket copy into sendfile(2): no
                 // user-space copy of blob bytes.
-                Conn::Plain(sock) => {
-                    let started = Instant::now();
-                    let mut sent = 0u64;
-                    while sent < n {
-                        let k = io::copy(&mut (&file).take((n - sent).min(SEND_SLICE)), sock)?;
-                        if k == 0 {
-                            break;
-                        }
-                        sent += k;
-                        keeping_up(pace, sent, started)?;
-                    }
-                    exact(sent, n)
-                }
+                Conn::Plain(sock) => send_file(sock, &file, n, pace),
                 Conn::Tls(_) => copy_exact(&mut (&file).take(n), conn, n, pace),
             }
         }
@@ -263,6 +251,29 @@ fn write_response(
             copy_exact(&mut r, conn, n, pace)
         }
     }
+}
+
+/// Sends `n` bytes of `file`, from its current position, with sendfile(2):
+/// blob bytes never pass through user space.  (std's `io::copy` falls back
+/// to 8 KiB reads and writes for a socket: measured 0.7× Distribution's
+/// download throughput at 1.3× its CPU per GB.)
+fn send_file(sock: &TcpStream, file: &std::fs::File, n: u64, pace: Pace) -> io::Result<()> {
+    use std::io::Seek as _;
+    let mut offset = (&mut &*file).stream_position()?;
+    let started = Instant::now();
+    let mut sent = 0u64;
+    while sent < n {
+        let want = (n - sent).min(SEND_SLICE) as usize;
+        let k = match rustix::fs::sendfile(sock, file, Some(&mut offset), want) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(io::Error::from(e)),
+        };
+        sent += k as u64;
+        keeping_up(pace, sent, started)?;
+    }
+    exact(sent, n)
 }
 
 /// A download must go at the minimum rate too, or it ends: a client that
