@@ -62,10 +62,10 @@ impl Db {
         let conn = Connection::open(&self.path).context("open database")?;
         conn.busy_timeout(Duration::from_secs(10)).context("set busy timeout")?;
         conn.execute_batch(
-            // A small page cache per connection: there is one connection per
+            // A small page cache (128 KiB) per connection: there is one per
             // worker thread, and the OS page cache already holds the file.
             "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; \
-             PRAGMA cache_size = -512;",
+             PRAGMA cache_size = -128;",
         )
         .context("set connection pragmas")?;
         Ok(conn)
