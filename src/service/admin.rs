@@ -44,8 +44,13 @@ pub struct Status {
 
 /// Any authenticated caller may read the status.
 pub fn status(ctx: &Ctx) -> Result<Status> {
-    if matches!(ctx.actor, crate::model::Actor::Anonymous) {
-        return Err(Error::Unauthenticated);
+    match &ctx.actor {
+        crate::model::Actor::Anonymous => return Err(Error::Unauthenticated),
+        // Registry-wide counts are beyond a token scoped to repositories.
+        crate::model::Actor::User(p) if p.scope.is_some() => {
+            return Err(Error::InsufficientScope { needed: None })
+        }
+        crate::model::Actor::User(_) => {}
     }
     let now = ctx.app.now();
     Ok(Status {

@@ -264,6 +264,7 @@ fn a_scoped_token_is_refused_outside_its_scope_on_every_route() {
     t.req("POST", "/v2/a/blobs/uploads/").auth(&reader).send().expect(403, Some("DENIED"));
     // Scoped tokens carry no administration; unscoped ones keep it.
     t.req("GET", "/v1/users").auth(&pull_a).send().expect(403, None);
+    t.req("GET", "/v1/status").auth(&pull_a).send().expect(403, None);
     let full = {
         let r = t.req("GET", "/v2/token?service=mcr").send();
         format!("Bearer {}", r.json()["token"].as_str().unwrap())
