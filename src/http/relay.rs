@@ -193,11 +193,9 @@ fn pump_from_tls(from: &mut TcpStream, tls: &Mutex<Tls>, to: &mut TcpStream) -> 
     to.write_all(&plain)?;
     plain.clear();
     while !closed {
-        let n = match from.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+        let n = match read_some(from, &mut buf)? {
+            0 => return Ok(()),
+            n => n,
         };
         {
             let mut t = tls.lock();
@@ -232,15 +230,23 @@ fn drain_plaintext(conn: &mut rustls::ServerConnection, plain: &mut Vec<u8>) -> 
     }
 }
 
+/// One read, retried when a signal interrupts it; 0 at the end.
+fn read_some(from: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match from.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
 /// Backend (plain) → client (TLS).
 fn pump_to_tls(from: &mut TcpStream, tls: &Mutex<Tls>) -> io::Result<()> {
     let mut buf = vec![0u8; RELAY_BUF_START];
     loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+        let n = match read_some(from, &mut buf)? {
+            0 => return Ok(()),
+            n => n,
         };
         let mut t = tls.lock();
         for chunk in buf[..n].chunks(64 * 1024) {
