@@ -163,8 +163,7 @@ pub enum Body {
     Bytes(Vec<u8>),
     /// A stream of exactly `len` bytes.
     Stream(Box<dyn Read + Send>, u64),
-    /// `len` bytes of a file from its current position (sent with
-    /// sendfile(2) on plain connections).
+    /// `len` bytes of a file from its current position.
     File(std::fs::File, u64),
     /// A HEAD answer: `Content-Length: len`, no bytes.
     Head(u64),

@@ -19,8 +19,8 @@ use std::io::{Read, Seek, Write};
 pub trait ReadSeek: Read + Seek + Send {}
 impl<T: Read + Seek + Send> ReadSeek for T {}
 
-/// A committed blob opened for reading: a local file (which the transport
-/// sends with sendfile(2)) or any seekable stream (a remote store).
+/// A committed blob opened for reading: a local file or any seekable
+/// stream (a remote store).
 pub enum BlobReader {
     File(std::fs::File),
     Stream(Box<dyn ReadSeek>),
