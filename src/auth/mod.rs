@@ -101,6 +101,8 @@ struct ThrottleState {
     /// (SHA-256 of the username, peer) → (failures in a row, time of the
     /// last one).  Hashed: a client-chosen name must not size the memory.
     pairs: HashMap<([u8; 32], Option<IpAddr>), (u32, i64)>,
+    /// The same key → password checks in flight (only while they run).
+    checking: HashMap<([u8; 32], Option<IpAddr>), u32>,
     /// peer → times of its recent failures (at most `PEER_BUDGET`).
     peers: HashMap<IpAddr, VecDeque<i64>>,
     /// peer → (start of its audit window, failures not audited in it).
@@ -203,6 +205,32 @@ impl Throttle {
                 q.pop_front();
             }
             q.push_back(now);
+        }
+    }
+
+    /// Starts a password check for the pair, unless the failures so far
+    /// plus the checks already running would pass the free allowance:
+    /// concurrent guesses cannot run ahead of the count.
+    pub fn begin_check(&self, user: &str, peer: Option<IpAddr>) -> bool {
+        let key = (cache::key(user.as_bytes()), peer.map(bucket));
+        let mut st = self.state.lock();
+        let failures = st.pairs.get(&key).map_or(0, |(n, _)| *n);
+        let running = st.checking.get(&key).copied().unwrap_or(0);
+        if running > 0 && failures.saturating_add(running) >= FREE_FAILURES {
+            return false;
+        }
+        *st.checking.entry(key).or_insert(0) += 1;
+        true
+    }
+
+    pub fn end_check(&self, user: &str, peer: Option<IpAddr>) {
+        let key = (cache::key(user.as_bytes()), peer.map(bucket));
+        let mut st = self.state.lock();
+        if let Some(n) = st.checking.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                st.checking.remove(&key);
+            }
         }
     }
 
@@ -385,7 +413,15 @@ impl Auth {
             return self.fresh(k, gen, p, || self.check_password(user, pass));
         }
         self.check_limit(user, peer)?;
-        match self.shared(k, gen, || self.check_password(user, pass))? {
+        let checked = self.shared(k, gen, || {
+            if !self.throttle.begin_check(user, peer) {
+                return Err(Error::RateLimited { retry_after: 1 });
+            }
+            let r = self.check_password(user, pass);
+            self.throttle.end_check(user, peer);
+            r
+        })?;
+        match checked {
             Some(p) => {
                 self.throttle.record_success(user, peer);
                 Ok(p)

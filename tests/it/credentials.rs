@@ -272,3 +272,26 @@ fn a_scoped_token_is_refused_outside_its_scope_on_every_route() {
     t.req("GET", "/v1/users").auth(&full).send().expect(200, None);
     t.req("POST", "/v2/b/blobs/uploads/").auth(&full).send().expect(202, None);
 }
+
+#[test]
+fn concurrent_guesses_cannot_run_ahead_of_the_throttle() {
+    let t = TestApp::new();
+    t.user("bob", "bob-password-1", &[], false);
+    let statuses = std::sync::Mutex::new(Vec::new());
+    let barrier = Barrier::new(40);
+    std::thread::scope(|s| {
+        for i in 0..40 {
+            let (t, statuses, barrier) = (&t, &statuses, &barrier);
+            s.spawn(move || {
+                barrier.wait();
+                let r =
+                    t.req("GET", "/v2/").auth(&basic("bob", &format!("guess-{i}"))).from("10.6.6.6:1").send();
+                statuses.lock().unwrap().push(r.status);
+            });
+        }
+    });
+    let statuses = statuses.into_inner().unwrap();
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+    assert!(checked <= mcr::auth::FREE_FAILURES as usize, "{checked} guesses were checked: {statuses:?}");
+}
