@@ -260,6 +260,15 @@ def small_blobs(reg, repo, clients, per_client, size=4096):
     return clients * per_client / dt
 
 
+def put_manifest(c, repo, ref, body):
+    """PUTs an OCI image manifest; returns the status."""
+    c.request("PUT", f"/v2/{repo}/manifests/{ref}", body=body,
+              headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json", "Content-Length": str(len(body))})
+    r = c.getresponse()
+    r.read()
+    return r.status
+
+
 def push_image(reg, repo, tag):
     c = reg.conn()
     blobs = []
@@ -276,11 +285,8 @@ def push_image(reg, repo, tag):
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blobs[0][0], "size": blobs[0][1]},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": blobs[1][0], "size": blobs[1][1]}],
     }).encode()
-    c.request("PUT", f"/v2/{repo}/manifests/{tag}", body=m,
-              headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json", "Content-Length": str(len(m))})
-    r = c.getresponse()
-    r.read()
-    assert r.status == 201, r.status
+    status = put_manifest(c, repo, tag, m)
+    assert status == 201, status
 
 
 def wrk(reg, path, conns, secs, auth=None, headers=()):
@@ -325,13 +331,9 @@ def seed_listings(reg, tags, repos):
         try:
             c = reg.conn()
             for i in range(k, tags, n):
-                c.request("PUT", f"/v2/bench/tags/manifests/t{i}", body=body,
-                          headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json",
-                                   "Content-Length": str(len(body))})
-                r = c.getresponse()
-                r.read()
-                if r.status != 201:
-                    errors.append(r.status)
+                status = put_manifest(c, "bench/tags", f"t{i}", body)
+                if status != 201:
+                    errors.append(status)
             for i in range(k, repos, n):
                 push_image(reg, f"bench/repo{i:04d}", "v1")
         except Exception as e:  # noqa: BLE001 - reported below
@@ -412,13 +414,9 @@ def gc_bench(binary, blobs, markdown):
                         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": x, "size": 1024}
                                    for x in ds[1:]],
                     }).encode()
-                    c.request("PUT", f"/v2/{repo}/manifests/m{m}", body=man,
-                              headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json",
-                                       "Content-Length": str(len(man))})
-                    r = c.getresponse()
-                    r.read()
-                    if r.status != 201:
-                        errors.append((r.status, m))
+                    status = put_manifest(c, repo, f"m{m}", man)
+                    if status != 201:
+                        errors.append((status, m))
             except Exception as e:  # noqa: BLE001 - reported below
                 errors.append(repr(e))
                 barrier.abort()

@@ -421,16 +421,7 @@ impl Auth {
             self.throttle.end_check(user, peer);
             r
         })?;
-        match checked {
-            Some(p) => {
-                self.throttle.record_success(user, peer);
-                Ok(p)
-            }
-            None => {
-                self.fail(Some(user), peer);
-                Err(Error::Unauthenticated)
-            }
-        }
+        self.settle(user, peer, checked)
     }
 
     fn check_password(&self, user: &str, pass: &Password) -> Result<Option<(Principal, i64)>> {
@@ -509,10 +500,16 @@ impl Auth {
             let _slot = self.hashes.acquire();
             self.provider.login(user, pass, scope)?
         };
-        match issued {
-            Some(i) => {
+        self.settle(user, peer, issued)
+    }
+
+    /// A password check's outcome for the throttle: a success ends the
+    /// pair's run of failures, `None` (bad credentials) is one more.
+    fn settle<T>(&self, user: &str, peer: Option<IpAddr>, outcome: Option<T>) -> Result<T> {
+        match outcome {
+            Some(v) => {
                 self.throttle.record_success(user, peer);
-                Ok(i)
+                Ok(v)
             }
             None => {
                 self.fail(Some(user), peer);
