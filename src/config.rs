@@ -331,22 +331,6 @@ impl Config {
         Ok(())
     }
 
-    pub fn http_limits(&self) -> crate::http::Limits {
-        let secs = |s: &str, d| std::time::Duration::from_secs(parse_duration(s).unwrap_or(d));
-        crate::http::Limits {
-            head: secs(&self.server.header_timeout, 30),
-            idle: secs(&self.server.idle_timeout, 120),
-            body_grace: secs(&self.server.body_grace, 10),
-            min_body_rate: self.server.min_body_rate,
-            max_connections: self.server.max_connections,
-            max_connections_per_peer: self.server.max_connections_per_peer,
-            max_workers_per_peer: match self.server.max_workers_per_peer {
-                0 => (self.server.workers / 4).max(1),
-                n => n,
-            },
-        }
-    }
-
     pub fn gc_interval_secs(&self) -> u64 {
         parse_duration(&self.gc.interval).unwrap_or(0)
     }

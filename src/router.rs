@@ -7,6 +7,7 @@
 //! its own format.
 
 use crate::app::App;
+use crate::config::{parse_duration, Config};
 use crate::http::{Handler, Request, Response};
 use std::sync::Arc;
 
@@ -28,6 +29,24 @@ impl Handler for Router {
         } else {
             crate::http::FORM_BODY_LIMIT
         }
+    }
+}
+
+/// The transport's limits, from the `[server]` section.
+pub fn limits(config: &Config) -> crate::http::Limits {
+    let server = &config.server;
+    let secs = |s: &str, d| std::time::Duration::from_secs(parse_duration(s).unwrap_or(d));
+    crate::http::Limits {
+        head: secs(&server.header_timeout, 30),
+        idle: secs(&server.idle_timeout, 120),
+        body_grace: secs(&server.body_grace, 10),
+        min_body_rate: server.min_body_rate,
+        max_connections: server.max_connections,
+        max_connections_per_peer: server.max_connections_per_peer,
+        max_workers_per_peer: match server.max_workers_per_peer {
+            0 => (server.workers / 4).max(1),
+            n => n,
+        },
     }
 }
 

@@ -73,16 +73,13 @@ pub fn row_hash(r: &AuditRow) -> String {
 }
 
 /// Appends `ev` at `time` inside the caller's transaction.
-pub fn record(tx: &rusqlite::Connection, ev: &Event, time: i64) -> Result<()> {
+pub fn record(tx: &db::Tx, ev: &Event, time: i64) -> Result<()> {
     record_all(tx, std::iter::once((ev, time)))
 }
 
 /// Appends events in order inside the caller's transaction, reading the
 /// chain's head once (the transaction holds the write lock, so it cannot move).
-pub fn record_all<'e>(
-    tx: &rusqlite::Connection,
-    events: impl IntoIterator<Item = (&'e Event, i64)>,
-) -> Result<()> {
+pub fn record_all<'e>(tx: &db::Tx, events: impl IntoIterator<Item = (&'e Event, i64)>) -> Result<()> {
     let (mut id, mut prev_hash) = match db::audit::head(tx)? {
         Some((id, h)) => (id, h),
         None => (0, GENESIS.to_string()),

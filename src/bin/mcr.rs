@@ -73,7 +73,7 @@ enum Command {
     /// Collect garbage in the data directory of a stopped server.
     Gc(ConfigArgs),
     /// Replace the metadata database of a stopped server with a snapshot
-    /// (checked against its .sha256 and PRAGMA integrity_check), then reconcile.
+    /// (checked against its .sha256 and SQLite's integrity check), then reconcile.
     Restore {
         snapshot: PathBuf,
         #[command(flatten)]
@@ -277,22 +277,11 @@ fn restore(snapshot: &std::path::Path, config: Config) -> anyhow::Result<ExitCod
         let got = mcr::model::Digest::of(mcr::model::Algorithm::Sha256, &bytes);
         anyhow::ensure!(got.hex() == want, "snapshot {} does not match its checksum", snapshot.display());
     }
-    {
-        let conn = mcr::db::Conn::open(snapshot).context("open snapshot")?;
-        let ok: String =
-            conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).context("check snapshot")?;
-        anyhow::ensure!(ok == "ok", "snapshot {} fails integrity_check: {ok}", snapshot.display());
-    }
     let dir = &config.storage.data_dir;
     std::fs::create_dir_all(dir).context("create data directory")?;
     let db = dir.join("mcr.db");
-    let tmp = dir.join(".mcr.db.restoring");
-    std::fs::write(&tmp, &bytes).context("write restored database")?;
-    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).context("fsync restored database")?;
-    for side in ["mcr.db-wal", "mcr.db-shm"] {
-        let _ = std::fs::remove_file(dir.join(side));
-    }
-    std::fs::rename(&tmp, &db).context("put restored database in place")?;
+    svc(mcr::db::snapshot::restore(&db, &bytes))
+        .with_context(|| format!("snapshot {}", snapshot.display()))?;
     let app = open_app(config)?;
     let report = svc(mcr::gc::reconcile(&app, CLI_ACTOR, true))?;
     app.audit.close();
@@ -439,7 +428,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let grpc_addr = app.config.grpc_addr()?;
     let grpc = mcr::grpc::GrpcServer::start(app.clone(), grpc_addr, grpc_tls)?;
     let router = Arc::new(mcr::router::Router { app: app.clone() });
-    let http = HttpServer::start(router, addr, workers, tls, app.config.http_limits())?;
+    let http = HttpServer::start(router, addr, workers, tls, mcr::router::limits(&app.config))?;
     log::info!(
         "listening {scheme}={} grpc={} data_dir={} version={}",
         http.addr(),

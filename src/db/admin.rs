@@ -1,8 +1,8 @@
 //! Queries of the admin API: repository summaries, counts, tag listings.
 
-use super::{optional, Sql};
+use super::{optional, Conn, Sql, Tx};
 use crate::error::Result;
-use rusqlite::{params, Connection};
+use rusqlite::params;
 
 #[derive(Debug, Clone, serde::Serialize, PartialEq)]
 pub struct RepoSummary {
@@ -33,7 +33,7 @@ fn summary(r: &rusqlite::Row) -> rusqlite::Result<RepoSummary> {
     })
 }
 
-pub fn list(c: &Connection, last: &str, limit: usize) -> Result<Vec<RepoSummary>> {
+pub fn list(c: &Conn, last: &str, limit: usize) -> Result<Vec<RepoSummary>> {
     let mut s = c
         .prepare_cached(&format!("{SUMMARY} WHERE r.name > ?1 ORDER BY r.name LIMIT ?2"))
         .sql("prepare repository list")?;
@@ -41,7 +41,7 @@ pub fn list(c: &Connection, last: &str, limit: usize) -> Result<Vec<RepoSummary>
     rows.collect::<rusqlite::Result<Vec<_>>>().sql("read repositories")
 }
 
-pub fn get(c: &Connection, name: &str) -> Result<Option<RepoSummary>> {
+pub fn get(c: &Conn, name: &str) -> Result<Option<RepoSummary>> {
     optional(
         c.prepare_cached(&format!("{SUMMARY} WHERE r.name = ?1"))
             .and_then(|mut s| s.query_row([name], summary)),
@@ -57,7 +57,7 @@ pub struct TagInfo {
     pub updated_at: i64,
 }
 
-pub fn tags(c: &Connection, repo_id: i64) -> Result<Vec<TagInfo>> {
+pub fn tags(c: &Conn, repo_id: i64) -> Result<Vec<TagInfo>> {
     let mut s = c
         .prepare_cached(
             "SELECT t.name, m.digest, m.media_type, t.updated_at FROM tags t JOIN manifests m ON m.id = t.manifest_id
@@ -73,7 +73,7 @@ pub fn tags(c: &Connection, repo_id: i64) -> Result<Vec<TagInfo>> {
 }
 
 /// Tag names pointing at a manifest.
-pub fn tags_of(c: &Connection, manifest_id: i64) -> Result<Vec<String>> {
+pub fn tags_of(c: &Conn, manifest_id: i64) -> Result<Vec<String>> {
     let mut s = c
         .prepare_cached("SELECT name FROM tags WHERE manifest_id = ?1 ORDER BY name")
         .sql("prepare tags_of")?;
@@ -81,12 +81,12 @@ pub fn tags_of(c: &Connection, manifest_id: i64) -> Result<Vec<String>> {
     rows.collect::<rusqlite::Result<Vec<String>>>().sql("read tags_of")
 }
 
-pub fn delete_repository(c: &Connection, repo_id: i64) -> Result<()> {
+pub fn delete_repository(c: &Tx, repo_id: i64) -> Result<()> {
     c.execute("DELETE FROM repositories WHERE id = ?1", [repo_id]).sql("delete repository")?;
     Ok(())
 }
 
-pub fn delete_tag(c: &Connection, repo_id: i64, name: &str) -> Result<Option<String>> {
+pub fn delete_tag(c: &Tx, repo_id: i64, name: &str) -> Result<Option<String>> {
     let digest: Option<String> = optional(
         c.prepare_cached(
             "SELECT m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repo_id = ?1 AND t.name = ?2",
@@ -110,7 +110,7 @@ pub struct Counts {
     pub storage_bytes: i64,
 }
 
-pub fn counts(c: &Connection) -> Result<Counts> {
+pub fn counts(c: &Conn) -> Result<Counts> {
     c.query_row(
         "SELECT (SELECT count(*) FROM repositories), (SELECT count(*) FROM manifests), (SELECT count(*) FROM tags),
                 (SELECT count(*) FROM blobs), (SELECT coalesce(sum(size), 0) FROM blobs)",

@@ -1,9 +1,9 @@
 //! Audit rows: appended with their hash-chain link, streamed for
 //! verification, filtered for queries.
 
-use super::{optional, Sql};
+use super::{optional, Conn, Sql, Tx};
 use crate::error::Result;
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Row};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct AuditRow {
@@ -40,7 +40,7 @@ fn row(r: &Row) -> rusqlite::Result<AuditRow> {
 }
 
 /// The last row's id and hash (the chain's head).
-pub fn head(c: &Connection) -> Result<Option<(i64, String)>> {
+pub fn head(c: &Conn) -> Result<Option<(i64, String)>> {
     optional(
         c.prepare_cached("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
             .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))),
@@ -48,7 +48,7 @@ pub fn head(c: &Connection) -> Result<Option<(i64, String)>> {
     )
 }
 
-pub fn insert(c: &Connection, r: &AuditRow) -> Result<()> {
+pub fn insert(c: &Tx, r: &AuditRow) -> Result<()> {
     c.prepare_cached(&format!(
         "INSERT INTO audit_log({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
     ))
@@ -73,7 +73,7 @@ pub fn insert(c: &Connection, r: &AuditRow) -> Result<()> {
 
 /// Calls `f` on every row in id order without loading them all; stops when
 /// `f` returns false.
-pub fn each(c: &Connection, mut f: impl FnMut(AuditRow) -> bool) -> Result<()> {
+pub fn each(c: &Conn, mut f: impl FnMut(AuditRow) -> bool) -> Result<()> {
     let mut s =
         c.prepare(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY id")).sql("prepare audit scan")?;
     let mut rows = s.query([]).sql("scan audit")?;
@@ -97,7 +97,7 @@ pub struct Filter {
     pub limit: usize,
 }
 
-pub fn query(c: &Connection, f: &Filter) -> Result<Vec<AuditRow>> {
+pub fn query(c: &Conn, f: &Filter) -> Result<Vec<AuditRow>> {
     let mut s = c
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM audit_log

@@ -1,11 +1,11 @@
 //! Blob rows and which repositories may serve them.
 
-use super::{optional, Sql};
+use super::{optional, Conn, Sql, Tx};
 use crate::error::Result;
-use rusqlite::{params, Connection};
+use rusqlite::params;
 
 /// Records a committed blob file (or refreshes `last_seen`).
-pub fn insert(c: &Connection, digest: &str, size: u64, now: i64) -> Result<()> {
+pub fn insert(c: &Tx, digest: &str, size: u64, now: i64) -> Result<()> {
     c.prepare_cached(
         "INSERT INTO blobs(digest, size, created_at, last_seen) VALUES (?1, ?2, ?3, ?3)
          ON CONFLICT(digest) DO UPDATE SET last_seen = excluded.last_seen",
@@ -15,7 +15,7 @@ pub fn insert(c: &Connection, digest: &str, size: u64, now: i64) -> Result<()> {
     Ok(())
 }
 
-pub fn link(c: &Connection, repo_id: i64, digest: &str, now: i64) -> Result<()> {
+pub fn link(c: &Tx, repo_id: i64, digest: &str, now: i64) -> Result<()> {
     c.prepare_cached(
         "INSERT OR IGNORE INTO repository_blobs(repo_id, digest, created_at) VALUES (?1, ?2, ?3)",
     )
@@ -25,7 +25,7 @@ pub fn link(c: &Connection, repo_id: i64, digest: &str, now: i64) -> Result<()> 
 }
 
 /// Removes a repository's association; false when there was none.
-pub fn unlink(c: &Connection, repo_id: i64, digest: &str) -> Result<bool> {
+pub fn unlink(c: &Tx, repo_id: i64, digest: &str) -> Result<bool> {
     let n = c
         .prepare_cached("DELETE FROM repository_blobs WHERE repo_id = ?1 AND digest = ?2")
         .and_then(|mut s| s.execute(params![repo_id, digest]))
@@ -34,7 +34,7 @@ pub fn unlink(c: &Connection, repo_id: i64, digest: &str) -> Result<bool> {
 }
 
 /// Size of a blob the repository may serve.
-pub fn size_in_repo(c: &Connection, repo_id: i64, digest: &str) -> Result<Option<u64>> {
+pub fn size_in_repo(c: &Conn, repo_id: i64, digest: &str) -> Result<Option<u64>> {
     optional(
         c.prepare_cached(
             "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
@@ -47,7 +47,7 @@ pub fn size_in_repo(c: &Connection, repo_id: i64, digest: &str) -> Result<Option
 }
 
 /// Size of a blob, whichever repository has it.
-pub fn size(c: &Connection, digest: &str) -> Result<Option<u64>> {
+pub fn size(c: &Conn, digest: &str) -> Result<Option<u64>> {
     optional(
         c.prepare_cached("SELECT size FROM blobs WHERE digest = ?1")
             .and_then(|mut s| s.query_row([digest], |r| r.get::<_, i64>(0))),

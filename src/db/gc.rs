@@ -1,13 +1,13 @@
 //! The queries of garbage collection and reconciliation.
 
-use super::{optional, Sql};
+use super::{optional, Conn, Sql, Tx};
 use crate::error::Result;
-use rusqlite::{params, Connection};
+use rusqlite::params;
 
 /// Deletes untagged manifests older than `cutoff` that nothing references:
 /// not an index's child in the same repository, and not a referrer whose
 /// subject is present.  Returns how many went.
-pub fn delete_untagged_manifests(c: &Connection, cutoff: i64) -> Result<u64> {
+pub fn delete_untagged_manifests(c: &Tx, cutoff: i64) -> Result<u64> {
     let n = c
         .execute(
             "DELETE FROM manifests WHERE id IN (
@@ -26,7 +26,7 @@ pub fn delete_untagged_manifests(c: &Connection, cutoff: i64) -> Result<u64> {
 
 /// Deletes blob rows older than `cutoff` that no manifest references, and
 /// calls `f` with each deleted digest and size.
-pub fn delete_unreferenced_blobs(c: &Connection, cutoff: i64, mut f: impl FnMut(String, u64)) -> Result<()> {
+pub fn delete_unreferenced_blobs(c: &Tx, cutoff: i64, mut f: impl FnMut(String, u64)) -> Result<()> {
     let mut s = c
         .prepare(
             "DELETE FROM blobs WHERE last_seen <= ?1 AND NOT EXISTS
@@ -41,7 +41,7 @@ pub fn delete_unreferenced_blobs(c: &Connection, cutoff: i64, mut f: impl FnMut(
     Ok(())
 }
 
-pub fn blob_exists(c: &Connection, digest: &str) -> Result<bool> {
+pub fn blob_exists(c: &Conn, digest: &str) -> Result<bool> {
     Ok(optional(
         c.prepare_cached("SELECT 1 FROM blobs WHERE digest = ?1")
             .and_then(|mut s| s.query_row([digest], |_| Ok(()))),
@@ -50,7 +50,7 @@ pub fn blob_exists(c: &Connection, digest: &str) -> Result<bool> {
     .is_some())
 }
 
-pub fn upload_exists(c: &Connection, id: &str) -> Result<bool> {
+pub fn upload_exists(c: &Conn, id: &str) -> Result<bool> {
     Ok(optional(
         c.prepare_cached("SELECT 1 FROM uploads WHERE id = ?1")
             .and_then(|mut s| s.query_row([id], |_| Ok(()))),
@@ -60,7 +60,7 @@ pub fn upload_exists(c: &Connection, id: &str) -> Result<bool> {
 }
 
 /// Every blob row's digest, streamed.
-pub fn each_blob(c: &Connection, mut f: impl FnMut(String)) -> Result<()> {
+pub fn each_blob(c: &Conn, mut f: impl FnMut(String)) -> Result<()> {
     let mut s = c.prepare("SELECT digest FROM blobs").sql("prepare blob scan")?;
     let mut rows = s.query([]).sql("scan blobs")?;
     while let Some(r) = rows.next().sql("read blob row")? {
@@ -70,7 +70,7 @@ pub fn each_blob(c: &Connection, mut f: impl FnMut(String)) -> Result<()> {
 }
 
 /// Deletes upload sessions untouched since `cutoff`; returns their ids.
-pub fn delete_stale_uploads(c: &Connection, cutoff: i64) -> Result<Vec<String>> {
+pub fn delete_stale_uploads(c: &Tx, cutoff: i64) -> Result<Vec<String>> {
     let mut s =
         c.prepare("DELETE FROM uploads WHERE touched_at <= ?1 RETURNING id").sql("prepare upload purge")?;
     let rows = s.query_map(params![cutoff], |r| r.get(0)).sql("purge uploads")?;
@@ -78,7 +78,7 @@ pub fn delete_stale_uploads(c: &Connection, cutoff: i64) -> Result<Vec<String>> 
 }
 
 /// Refreshes a blob's `last_seen` (a mount or a repeated upload).
-pub fn touch_blob(c: &Connection, digest: &str, now: i64) -> Result<()> {
+pub fn touch_blob(c: &Tx, digest: &str, now: i64) -> Result<()> {
     c.prepare_cached("UPDATE blobs SET last_seen = ?2 WHERE digest = ?1")
         .and_then(|mut s| s.execute(params![digest, now]))
         .sql("touch blob")?;

@@ -1,8 +1,8 @@
 //! Manifests, their references (`manifest_blobs`) and referrer lookups.
 
-use super::{optional, Sql};
+use super::{optional, Conn, Sql, Tx};
 use crate::error::Result;
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Row};
 
 pub struct Manifest {
     pub id: i64,
@@ -33,7 +33,7 @@ fn manifest(r: &Row) -> rusqlite::Result<Manifest> {
     Ok(Manifest { id: r.get(0)?, digest: r.get(1)?, media_type: r.get(2)?, body: r.get(3)? })
 }
 
-pub fn by_digest(c: &Connection, repo_id: i64, digest: &str) -> Result<Option<Manifest>> {
+pub fn by_digest(c: &Conn, repo_id: i64, digest: &str) -> Result<Option<Manifest>> {
     optional(
         c.prepare_cached(
             "SELECT id, digest, media_type, body FROM manifests WHERE repo_id = ?1 AND digest = ?2",
@@ -43,7 +43,7 @@ pub fn by_digest(c: &Connection, repo_id: i64, digest: &str) -> Result<Option<Ma
     )
 }
 
-pub fn by_tag(c: &Connection, repo_id: i64, tag: &str) -> Result<Option<Manifest>> {
+pub fn by_tag(c: &Conn, repo_id: i64, tag: &str) -> Result<Option<Manifest>> {
     optional(
         c.prepare_cached(
             "SELECT m.id, m.digest, m.media_type, m.body FROM tags t
@@ -54,7 +54,7 @@ pub fn by_tag(c: &Connection, repo_id: i64, tag: &str) -> Result<Option<Manifest
     )
 }
 
-pub fn exists(c: &Connection, repo_id: i64, digest: &str) -> Result<bool> {
+pub fn exists(c: &Conn, repo_id: i64, digest: &str) -> Result<bool> {
     Ok(optional(
         c.prepare_cached("SELECT 1 FROM manifests WHERE repo_id = ?1 AND digest = ?2")
             .and_then(|mut s| s.query_row(params![repo_id, digest], |_| Ok(()))),
@@ -65,7 +65,7 @@ pub fn exists(c: &Connection, repo_id: i64, digest: &str) -> Result<bool> {
 
 /// Inserts a manifest unless the repository has it already; returns its id
 /// and whether it was new.
-pub fn insert(c: &Connection, repo_id: i64, m: &NewManifest, now: i64) -> Result<(i64, bool)> {
+pub fn insert(c: &Tx, repo_id: i64, m: &NewManifest, now: i64) -> Result<(i64, bool)> {
     if let Some(id) = optional(
         c.prepare_cached("SELECT id FROM manifests WHERE repo_id = ?1 AND digest = ?2")
             .and_then(|mut s| s.query_row(params![repo_id, m.digest], |r| r.get(0))),
@@ -95,7 +95,7 @@ pub fn insert(c: &Connection, repo_id: i64, m: &NewManifest, now: i64) -> Result
     Ok((c.last_insert_rowid(), true))
 }
 
-pub fn add_reference(c: &Connection, manifest_id: i64, digest: &str, kind: &str) -> Result<()> {
+pub fn add_reference(c: &Tx, manifest_id: i64, digest: &str, kind: &str) -> Result<()> {
     c.prepare_cached("INSERT OR IGNORE INTO manifest_blobs(manifest_id, digest, kind) VALUES (?1, ?2, ?3)")
         .and_then(|mut s| s.execute(params![manifest_id, digest, kind]))
         .sql("insert manifest reference")?;
@@ -103,7 +103,7 @@ pub fn add_reference(c: &Connection, manifest_id: i64, digest: &str, kind: &str)
 }
 
 /// Deletes a manifest (tags and references cascade); false when absent.
-pub fn delete(c: &Connection, repo_id: i64, digest: &str) -> Result<bool> {
+pub fn delete(c: &Tx, repo_id: i64, digest: &str) -> Result<bool> {
     let n = c
         .prepare_cached("DELETE FROM manifests WHERE repo_id = ?1 AND digest = ?2")
         .and_then(|mut s| s.execute(params![repo_id, digest]))
@@ -111,7 +111,7 @@ pub fn delete(c: &Connection, repo_id: i64, digest: &str) -> Result<bool> {
     Ok(n > 0)
 }
 
-pub fn referrers(c: &Connection, repo_id: i64, subject: &str) -> Result<Vec<Referrer>> {
+pub fn referrers(c: &Conn, repo_id: i64, subject: &str) -> Result<Vec<Referrer>> {
     let mut s = c
         .prepare_cached(
             "SELECT digest, media_type, size, artifact_type, annotations FROM manifests

@@ -10,7 +10,7 @@ use rusqlite::Connection;
 /// Index i holds the SQL that takes the database from version i to i + 1.
 const MIGRATIONS: &[&str] = &[include_str!("../../schema.sql"), include_str!("migrations/2-auth.sql")];
 
-pub fn run(conn: &mut Connection) -> Result<()> {
+pub(super) fn run(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).sql("read schema version")?;
     let latest = MIGRATIONS.len() as i64;
     if version > latest {

@@ -19,13 +19,55 @@ pub mod uploads;
 pub mod users;
 
 use crate::error::{Context, Result};
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-pub use rusqlite::Connection as Conn;
+/// A connection lent to a `Db::read` closure: the functions of `db` take it;
+/// nothing outside `db` can reach the SQLite connection inside.
+pub struct Conn<'a> {
+    raw: &'a Connection,
+}
+
+/// The open `IMMEDIATE` transaction of a `Db::write` closure. It reads like a
+/// `Conn` (it derefs to one); the functions that change rows take a `Tx`,
+/// so a change cannot run outside a transaction.
+pub struct Tx<'a> {
+    conn: Conn<'a>,
+}
+
+impl<'a> std::ops::Deref for Tx<'a> {
+    type Target = Conn<'a>;
+    fn deref(&self) -> &Conn<'a> {
+        &self.conn
+    }
+}
+
+/// The few rusqlite calls `db`'s modules make, private to `db`.
+impl Conn<'_> {
+    fn prepare_cached(&self, sql: &str) -> rusqlite::Result<rusqlite::CachedStatement<'_>> {
+        self.raw.prepare_cached(sql)
+    }
+    fn prepare(&self, sql: &str) -> rusqlite::Result<rusqlite::Statement<'_>> {
+        self.raw.prepare(sql)
+    }
+    fn execute<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.raw.execute(sql, params)
+    }
+    fn query_row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T> {
+        self.raw.query_row(sql, params, f)
+    }
+    fn last_insert_rowid(&self) -> i64 {
+        self.raw.last_insert_rowid()
+    }
+}
 
 /// A handle on the metadata database; cheap to clone, connections are opened
 /// lazily, one per thread.
@@ -94,21 +136,21 @@ impl Db {
     }
 
     /// Runs `f` on this thread's connection (reads, single statements).
-    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    pub fn read<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
         let conn = self.take()?;
-        let r = f(&conn);
+        let r = f(&Conn { raw: &conn });
         self.put_back(conn);
         r
     }
 
     /// Runs `f` in one IMMEDIATE transaction; commits when it returns Ok.
-    pub fn write<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+    pub fn write<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
         let mut conn = self.take()?;
         let r = (|| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .context("begin transaction")?;
-            let v = f(&tx)?;
+            let v = f(&Tx { conn: Conn { raw: &tx } })?;
             tx.commit().context("commit transaction")?;
             Ok(v)
         })();
@@ -123,7 +165,7 @@ impl Db {
 }
 
 /// Maps rusqlite errors into `Internal` with a note on the statement.
-pub(crate) trait Sql<T> {
+trait Sql<T> {
     fn sql(self, what: &'static str) -> Result<T>;
 }
 
@@ -134,7 +176,7 @@ impl<T> Sql<T> for rusqlite::Result<T> {
 }
 
 /// `Ok(None)` for "no row", other errors as `Internal`.
-pub(crate) fn optional<T>(r: rusqlite::Result<T>, what: &'static str) -> Result<Option<T>> {
+fn optional<T>(r: rusqlite::Result<T>, what: &'static str) -> Result<Option<T>> {
     match r {
         Ok(v) => Ok(Some(v)),
         Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),

@@ -1,9 +1,9 @@
 //! Policy rules as stored: JSON of the rule, with id, priority and enabled
 //! kept in columns so they can be queried and toggled.
 
-use super::{optional, Sql};
+use super::{optional, Conn, Sql, Tx};
 use crate::error::Result;
-use rusqlite::{params, Connection};
+use rusqlite::params;
 
 pub struct StoredRule {
     pub id: i64,
@@ -12,7 +12,7 @@ pub struct StoredRule {
     pub rule_json: String,
 }
 
-pub fn list(c: &Connection) -> Result<Vec<StoredRule>> {
+pub fn list(c: &Conn) -> Result<Vec<StoredRule>> {
     let mut s = c
         .prepare_cached("SELECT id, priority, enabled, rule_json FROM policy_rules ORDER BY priority, id")
         .sql("prepare rules")?;
@@ -29,7 +29,7 @@ pub fn list(c: &Connection) -> Result<Vec<StoredRule>> {
     rows.collect::<rusqlite::Result<Vec<_>>>().sql("read rules")
 }
 
-pub fn get(c: &Connection, id: i64) -> Result<Option<StoredRule>> {
+pub fn get(c: &Conn, id: i64) -> Result<Option<StoredRule>> {
     optional(
         c.prepare_cached("SELECT id, priority, enabled, rule_json FROM policy_rules WHERE id = ?1").and_then(
             |mut s| {
@@ -47,7 +47,7 @@ pub fn get(c: &Connection, id: i64) -> Result<Option<StoredRule>> {
     )
 }
 
-pub fn insert(c: &Connection, priority: i64, enabled: bool, rule_json: &str, now: i64) -> Result<i64> {
+pub fn insert(c: &Tx, priority: i64, enabled: bool, rule_json: &str, now: i64) -> Result<i64> {
     c.prepare_cached(
         "INSERT INTO policy_rules(priority, enabled, rule_json, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
     )
@@ -56,14 +56,7 @@ pub fn insert(c: &Connection, priority: i64, enabled: bool, rule_json: &str, now
     Ok(c.last_insert_rowid())
 }
 
-pub fn update(
-    c: &Connection,
-    id: i64,
-    priority: i64,
-    enabled: bool,
-    rule_json: &str,
-    now: i64,
-) -> Result<bool> {
+pub fn update(c: &Tx, id: i64, priority: i64, enabled: bool, rule_json: &str, now: i64) -> Result<bool> {
     let n = c
         .prepare_cached(
             "UPDATE policy_rules SET priority = ?2, enabled = ?3, rule_json = ?4, updated_at = ?5 WHERE id = ?1",
@@ -73,7 +66,7 @@ pub fn update(
     Ok(n > 0)
 }
 
-pub fn delete(c: &Connection, id: i64) -> Result<bool> {
+pub fn delete(c: &Tx, id: i64) -> Result<bool> {
     let n = c
         .prepare_cached("DELETE FROM policy_rules WHERE id = ?1")
         .and_then(|mut s| s.execute([id]))

@@ -1,10 +1,10 @@
 //! Repository rows.
 
-use super::{optional, Sql};
+use super::{optional, Conn, Sql, Tx};
 use crate::error::Result;
-use rusqlite::{params, Connection};
+use rusqlite::params;
 
-pub fn id(c: &Connection, name: &str) -> Result<Option<i64>> {
+pub fn id(c: &Conn, name: &str) -> Result<Option<i64>> {
     optional(
         c.prepare_cached("SELECT id FROM repositories WHERE name = ?1")
             .and_then(|mut s| s.query_row([name], |r| r.get(0))),
@@ -13,7 +13,7 @@ pub fn id(c: &Connection, name: &str) -> Result<Option<i64>> {
 }
 
 /// The repository's id, creating the row if needed.
-pub fn ensure(c: &Connection, name: &str, now: i64) -> Result<i64> {
+pub fn ensure(c: &Tx, name: &str, now: i64) -> Result<i64> {
     if let Some(id) = id(c, name)? {
         return Ok(id);
     }
@@ -25,7 +25,7 @@ pub fn ensure(c: &Connection, name: &str, now: i64) -> Result<i64> {
 
 /// Names of repositories that hold at least one manifest, after `last`, in
 /// byte order, at most `limit`.
-pub fn list_with_manifests(c: &Connection, last: &str, limit: usize) -> Result<Vec<String>> {
+pub fn list_with_manifests(c: &Conn, last: &str, limit: usize) -> Result<Vec<String>> {
     let mut s = c
         .prepare_cached(
             "SELECT name FROM repositories r WHERE name > ?1

@@ -1,12 +1,13 @@
 //! Tags: repository-scoped names pointing at manifests.
 
 use super::Sql;
+use super::{Conn, Tx};
 use crate::error::Result;
-use rusqlite::{params, Connection};
+use rusqlite::params;
 
 /// Points a tag at a manifest; returns the digest it pointed at before,
 /// when it moved.
-pub fn set(c: &Connection, repo_id: i64, name: &str, manifest_id: i64, now: i64) -> Result<Option<String>> {
+pub fn set(c: &Tx, repo_id: i64, name: &str, manifest_id: i64, now: i64) -> Result<Option<String>> {
     let before: Option<(i64, String)> = super::optional(
         c.prepare_cached(
             "SELECT t.manifest_id, m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id
@@ -26,7 +27,7 @@ pub fn set(c: &Connection, repo_id: i64, name: &str, manifest_id: i64, now: i64)
 }
 
 /// Tag names after `last`, in byte order, at most `limit`.
-pub fn list(c: &Connection, repo_id: i64, last: &str, limit: usize) -> Result<Vec<String>> {
+pub fn list(c: &Conn, repo_id: i64, last: &str, limit: usize) -> Result<Vec<String>> {
     let mut s = c
         .prepare_cached("SELECT name FROM tags WHERE repo_id = ?1 AND name > ?2 ORDER BY name LIMIT ?3")
         .sql("prepare tag list")?;

@@ -1,9 +1,9 @@
 //! Upload sessions (the bytes live in storage; this is who owns them and
 //! how far they got).
 
-use super::{optional, Sql};
+use super::{optional, Conn, Sql, Tx};
 use crate::error::Result;
-use rusqlite::{params, Connection};
+use rusqlite::params;
 
 pub struct Upload {
     pub repo_id: i64,
@@ -11,7 +11,7 @@ pub struct Upload {
     pub offset: u64,
 }
 
-pub fn insert(c: &Connection, id: &str, repo_id: i64, algorithm: &str, now: i64) -> Result<()> {
+pub fn insert(c: &Tx, id: &str, repo_id: i64, algorithm: &str, now: i64) -> Result<()> {
     c.prepare_cached(
         "INSERT INTO uploads(id, repo_id, algorithm, offset, started_at, touched_at)
          VALUES (?1, ?2, ?3, 0, ?4, ?4)",
@@ -21,7 +21,7 @@ pub fn insert(c: &Connection, id: &str, repo_id: i64, algorithm: &str, now: i64)
     Ok(())
 }
 
-pub fn get(c: &Connection, id: &str) -> Result<Option<Upload>> {
+pub fn get(c: &Conn, id: &str) -> Result<Option<Upload>> {
     optional(
         c.prepare_cached("SELECT repo_id, algorithm, offset FROM uploads WHERE id = ?1").and_then(|mut s| {
             s.query_row([id], |r| {
@@ -32,14 +32,14 @@ pub fn get(c: &Connection, id: &str) -> Result<Option<Upload>> {
     )
 }
 
-pub fn touch(c: &Connection, id: &str, offset: u64, now: i64) -> Result<()> {
+pub fn touch(c: &Tx, id: &str, offset: u64, now: i64) -> Result<()> {
     c.prepare_cached("UPDATE uploads SET offset = ?2, touched_at = ?3 WHERE id = ?1")
         .and_then(|mut s| s.execute(params![id, offset as i64, now]))
         .sql("update upload")?;
     Ok(())
 }
 
-pub fn delete(c: &Connection, id: &str) -> Result<bool> {
+pub fn delete(c: &Tx, id: &str) -> Result<bool> {
     let n = c
         .prepare_cached("DELETE FROM uploads WHERE id = ?1")
         .and_then(|mut s| s.execute([id]))

@@ -1,8 +1,8 @@
 //! Users of the local identity provider and their sessions (hashed tokens).
 
-use super::{optional, Sql};
+use super::{optional, Conn, Sql, Tx};
 use crate::error::Result;
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Row};
 
 #[derive(Clone, Debug)]
 pub struct User {
@@ -30,11 +30,11 @@ fn user(r: &Row) -> rusqlite::Result<User> {
     })
 }
 
-pub fn count(c: &Connection) -> Result<i64> {
+pub fn count(c: &Conn) -> Result<i64> {
     c.query_row("SELECT count(*) FROM users", [], |r| r.get(0)).sql("count users")
 }
 
-pub fn by_name(c: &Connection, username: &str) -> Result<Option<User>> {
+pub fn by_name(c: &Conn, username: &str) -> Result<Option<User>> {
     optional(
         c.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE username = ?1"))
             .and_then(|mut s| s.query_row([username], user)),
@@ -43,7 +43,7 @@ pub fn by_name(c: &Connection, username: &str) -> Result<Option<User>> {
 }
 
 pub fn insert(
-    c: &Connection,
+    c: &Tx,
     username: &str,
     password_hash: &str,
     roles: &str,
@@ -59,7 +59,7 @@ pub fn insert(
     Ok(c.last_insert_rowid())
 }
 
-pub fn set_password(c: &Connection, username: &str, password_hash: &str) -> Result<bool> {
+pub fn set_password(c: &Tx, username: &str, password_hash: &str) -> Result<bool> {
     let n = c
         .prepare_cached("UPDATE users SET password_hash = ?2 WHERE username = ?1")
         .and_then(|mut s| s.execute(params![username, password_hash]))
@@ -67,7 +67,7 @@ pub fn set_password(c: &Connection, username: &str, password_hash: &str) -> Resu
     Ok(n > 0)
 }
 
-pub fn set_disabled(c: &Connection, username: &str, disabled: bool) -> Result<bool> {
+pub fn set_disabled(c: &Tx, username: &str, disabled: bool) -> Result<bool> {
     let n = c
         .prepare_cached("UPDATE users SET disabled = ?2 WHERE username = ?1")
         .and_then(|mut s| s.execute(params![username, disabled as i64]))
@@ -75,7 +75,7 @@ pub fn set_disabled(c: &Connection, username: &str, disabled: bool) -> Result<bo
     Ok(n > 0)
 }
 
-pub fn list(c: &Connection) -> Result<Vec<User>> {
+pub fn list(c: &Conn) -> Result<Vec<User>> {
     let mut s =
         c.prepare_cached(&format!("SELECT {COLUMNS} FROM users ORDER BY username")).sql("prepare users")?;
     let rows = s.query_map([], user).sql("query users")?;
@@ -84,7 +84,7 @@ pub fn list(c: &Connection) -> Result<Vec<User>> {
 
 /// Marks a change to users' credentials or status, for every process
 /// sharing the database.
-pub fn bump_generation(c: &Connection) -> Result<()> {
+pub fn bump_generation(c: &Tx) -> Result<()> {
     c.prepare_cached("UPDATE auth_generation SET value = value + 1 WHERE id = 1")
         .and_then(|mut s| s.execute([]))
         .sql("bump auth generation")?;
@@ -92,14 +92,14 @@ pub fn bump_generation(c: &Connection) -> Result<()> {
 }
 
 /// The current credentials generation (see `bump_generation`).
-pub fn generation(c: &Connection) -> Result<i64> {
+pub fn generation(c: &Conn) -> Result<i64> {
     c.prepare_cached("SELECT value FROM auth_generation WHERE id = 1")
         .and_then(|mut s| s.query_row([], |r| r.get(0)))
         .sql("read auth generation")
 }
 
 /// Ends every session of a user (password change, disable).
-pub fn delete_sessions(c: &Connection, user_id: i64) -> Result<()> {
+pub fn delete_sessions(c: &Tx, user_id: i64) -> Result<()> {
     c.prepare_cached("DELETE FROM sessions WHERE user_id = ?1")
         .and_then(|mut s| s.execute([user_id]))
         .sql("delete sessions")?;
@@ -107,7 +107,7 @@ pub fn delete_sessions(c: &Connection, user_id: i64) -> Result<()> {
 }
 
 pub fn insert_session(
-    c: &Connection,
+    c: &Tx,
     token_hash: &str,
     user_id: i64,
     now: i64,
@@ -127,7 +127,7 @@ pub fn insert_session(
 }
 
 /// The enabled user behind an unexpired session, with its expiry and scope.
-pub fn by_session(c: &Connection, token_hash: &str, now: i64) -> Result<Option<(User, i64, Option<String>)>> {
+pub fn by_session(c: &Conn, token_hash: &str, now: i64) -> Result<Option<(User, i64, Option<String>)>> {
     optional(
         c.prepare_cached(
             "SELECT u.id, u.username, u.password_hash, u.roles, u.account_type, u.disabled, u.created_at,
