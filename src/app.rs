@@ -6,53 +6,39 @@ use crate::auth::{local::LocalProvider, mcias::McIasProvider, Auth, IdentityProv
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Context, Error, Result};
-use crate::gc::GcState;
+use crate::gc::Gc;
 use crate::model::Actor;
-use crate::service::access::PolicyEngine;
-use crate::service::uploads::UploadStates;
-use crate::storage::{BlobLocks, BlobStore, FsStore};
+pub use crate::model::{Clock, SystemClock};
+use crate::policy::PolicyEngine;
+use crate::storage::{BlobLocks, BlobStore, UploadStates};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Wall-clock seconds, injectable so tests control expiry and grace periods.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> i64;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> i64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-    }
-}
 
 pub struct App {
     pub config: Config,
     pub db: Db,
-    pub store: Box<dyn BlobStore>,
+    pub store: Arc<dyn BlobStore>,
     pub clock: Arc<dyn Clock>,
     pub auth: Auth,
     pub policy: PolicyEngine,
     pub audit: AuditQueue,
-    pub blob_locks: BlobLocks,
-    pub gc: GcState,
-    pub(crate) uploads: UploadStates,
+    pub blob_locks: Arc<BlobLocks>,
+    pub gc: Arc<Gc>,
+    pub uploads: UploadStates,
 }
 
 impl App {
-    /// Opens the data directory: creates it, migrates the database, opens
-    /// the blob store.
-    pub fn open(config: Config) -> Result<App> {
-        Self::open_with_clock(config, Arc::new(SystemClock))
+    /// Opens the registry on `store`: creates the data directory, migrates
+    /// the database, starts the audit writer.  The caller chooses the blob
+    /// store (`storage::open` reads it from the configuration).
+    pub fn open(config: Config, store: Arc<dyn BlobStore>) -> Result<App> {
+        Self::open_with_clock(config, store, Arc::new(SystemClock))
     }
 
-    pub fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<App> {
+    pub fn open_with_clock(config: Config, store: Arc<dyn BlobStore>, clock: Arc<dyn Clock>) -> Result<App> {
         let dir = &config.storage.data_dir;
         std::fs::create_dir_all(dir).context("create data directory")?;
         let db = Db::open(&dir.join("mcr.db"))?;
-        let store = Box::new(FsStore::open(dir)?);
         let provider: Box<dyn IdentityProvider> = match config.auth.provider.as_str() {
             "mcias" => {
                 let ca = match config.auth.mcias_ca.as_str() {
@@ -64,8 +50,18 @@ impl App {
             _ => Box::new(LocalProvider::new(db.clone(), clock.clone(), config.token_ttl_secs())),
         };
         let auth = Auth::new(provider, clock.clone());
-        let policy = PolicyEngine::load(&db)?;
+        let policy = PolicyEngine::new(db.read(crate::db::policy::rules)?);
         let audit = AuditQueue::start(db.clone()).context("start audit writer")?;
+        let blob_locks = Arc::new(BlobLocks::default());
+        let gc = Arc::new(Gc::new(crate::gc::Parts {
+            db: db.clone(),
+            store: store.clone(),
+            locks: blob_locks.clone(),
+            clock: clock.clone(),
+            min_age_secs: config.gc_min_age_secs(),
+            delete_untagged: config.gc.delete_untagged,
+            uploads_ttl_secs: config.uploads_ttl_secs(),
+        }));
         Ok(App {
             config,
             db,
@@ -74,8 +70,8 @@ impl App {
             auth,
             policy,
             audit,
-            blob_locks: BlobLocks::default(),
-            gc: GcState::default(),
+            blob_locks,
+            gc,
             uploads: UploadStates::default(),
         })
     }
@@ -93,13 +89,22 @@ pub struct Ctx<'a> {
     pub peer: Option<SocketAddr>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// mcr itself acting, with no caller: `name` starts with `system:` and
+    /// is what the audit log records (`system:cli` for `mcr user`,
+    /// `system:startup`, `system:gc-schedule`).
+    pub fn system(app: &'a App, name: &'static str) -> Ctx<'a> {
+        debug_assert!(name.starts_with("system:"));
+        Ctx { app, actor: Actor::System(name), req_id: "-", peer: None }
+    }
+
     /// An audit event carrying this request's actor and peer.
     pub fn event(&self, event_type: &'static str, outcome: &'static str) -> Event {
         Event {
             actor: match &self.actor {
                 Actor::Anonymous => None,
                 Actor::User(p) => Some(p.username.clone()),
+                Actor::System(name) => Some(name.to_string()),
             },
             peer: self.peer.map(|p| p.to_string()),
             ..Event::new(event_type, outcome)

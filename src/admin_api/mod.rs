@@ -102,7 +102,7 @@ pub fn metrics(app: &App, req: &mut Request, req_id: &str) -> Response {
     if req.method != "GET" {
         return error(&ctx, &Error::MethodNotAllowed);
     }
-    match service::admin::metrics(app) {
+    match service::admin::metrics(&ctx) {
         Ok(gauges) => {
             let mut text = String::new();
             crate::http::metrics::METRICS.render(&mut text);

@@ -119,7 +119,6 @@ struct NewPassword {
 pub fn dispatch(ctx: &Ctx, req: &mut Request, method: &str, path: &str) -> Result<Response, Error> {
     let Some(route) = parse(path) else { return Err(Error::NotFound(What::Route)) };
     let q = req.query();
-    let admin_name = || service::policy::require_admin(ctx).map(|p| p.username.clone());
     match (method, route) {
         ("GET", Route::Status) => Ok(json(200, &service::admin::status(ctx)?)),
         ("GET", Route::Repositories) => {
@@ -145,13 +144,13 @@ pub fn dispatch(ctx: &Ctx, req: &mut Request, method: &str, path: &str) -> Resul
         }
         ("GET", Route::Rules) => Ok(json(200, &service::policy::list(ctx)?)),
         ("POST", Route::Rules) => {
-            admin_name()?;
+            service::access::require_admin(ctx)?;
             let rule: Rule = body(req)?;
             Ok(json(201, &service::policy::create(ctx, &rule)?))
         }
         ("GET", Route::Rule(id)) => Ok(json(200, &service::policy::get(ctx, rule_id(&id)?)?)),
         ("PUT", Route::Rule(id)) => {
-            admin_name()?;
+            service::access::require_admin(ctx)?;
             let id = rule_id(&id)?;
             let rule: Rule = body(req)?;
             Ok(json(200, &service::policy::update(ctx, id, &rule)?))
@@ -164,7 +163,7 @@ pub fn dispatch(ctx: &Ctx, req: &mut Request, method: &str, path: &str) -> Resul
             Ok(json(200, &service::policy::set_enabled(ctx, rule_id(&id)?, on)?))
         }
         ("POST", Route::Evaluate) => {
-            admin_name()?;
+            service::access::require_admin(ctx)?;
             let b: EvaluateBody = body(req)?;
             let repo = b.repository.as_deref().map(parse_repo).transpose()?;
             let who = Principal {
@@ -195,26 +194,23 @@ pub fn dispatch(ctx: &Ctx, req: &mut Request, method: &str, path: &str) -> Resul
         ("GET", Route::GcStatus) => Ok(json(200, &service::admin::gc_status(ctx)?)),
         ("POST", Route::Reconcile) => Ok(json(200, &service::admin::reconcile(ctx)?)),
         ("POST", Route::Snapshot) => Ok(json(201, &service::admin::snapshot(ctx)?)),
-        ("GET", Route::Users) => {
-            admin_name()?;
-            Ok(json(200, &service::users::list(ctx.app)?))
-        }
+        ("GET", Route::Users) => Ok(json(200, &service::users::list(ctx)?)),
         ("POST", Route::Users) => {
-            let by = admin_name()?;
+            // Refused before the body is read; the service checks again.
+            service::access::require_admin(ctx)?;
             let u: NewUser = body(req)?;
             let p = crate::auth::Password::new(u.password);
-            service::users::add(ctx.app, &by, &u.username, &p, &u.roles, u.account_type)?;
+            service::users::add(ctx, &u.username, &p, &u.roles, u.account_type)?;
             Ok(json(201, &serde_json::json!({ "username": u.username })))
         }
         ("POST", Route::UserPassword(name)) => {
-            let by = admin_name()?;
+            service::access::require_admin(ctx)?;
             let b: NewPassword = body(req)?;
-            service::users::set_password(ctx.app, &by, &name, &crate::auth::Password::new(b.password))?;
+            service::users::set_password(ctx, &name, &crate::auth::Password::new(b.password))?;
             Ok(Response::new(204))
         }
         ("POST", Route::UserToggle(name, enable)) => {
-            let by = admin_name()?;
-            service::users::set_disabled(ctx.app, &by, &name, !enable)?;
+            service::users::set_disabled(ctx, &name, !enable)?;
             Ok(Response::new(204))
         }
         _ => Err(Error::MethodNotAllowed),

@@ -7,7 +7,7 @@
 //! credentials generation (a password change or disable anywhere) is never
 //! served.
 
-use crate::app::Clock;
+use crate::model::Clock;
 use crate::policy::Principal;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};

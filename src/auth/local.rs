@@ -2,10 +2,10 @@
 //! hashes, opaque random tokens stored as SHA-256 hashes with an expiry.
 
 use super::{Issued, Password, Token};
-use crate::app::Clock;
 use crate::db::{self, Db};
 use crate::error::{Error, Result};
 use crate::model::to_hex;
+use crate::model::Clock;
 use crate::policy::{AccountType, Principal};
 use argon2::password_hash::{self, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Argon2, Block};

@@ -12,8 +12,8 @@ mod secret;
 
 pub use secret::{Password, Token};
 
-use crate::app::Clock;
 use crate::error::{Error, Result};
+use crate::model::Clock;
 use crate::policy::Principal;
 use base64::Engine as _;
 use parking_lot::{Condvar, Mutex};

@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use mcr::app::App;
+use mcr::app::{App, Ctx};
 use mcr::auth::Password;
 use mcr::config::{Config, Overrides};
 use mcr::http::HttpServer;
@@ -182,8 +182,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => audit(cmd),
         Command::Gc(config) => {
             let app = open_app(config.load()?)?;
-            let id = app.gc.next_run_id();
-            let report = svc(mcr::gc::run(&app, CLI_ACTOR, id))?;
+            let report = svc(mcr::service::admin::gc_run(&Ctx::system(&app, CLI_ACTOR)))?;
             app.audit.close();
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -191,7 +190,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Restore { snapshot, config } => restore(&snapshot, config.load()?),
         Command::Reconcile(config) => {
             let app = open_app(config.load()?)?;
-            let report = svc(mcr::gc::reconcile(&app, CLI_ACTOR, true))?;
+            let report = svc(mcr::service::admin::reconcile(&Ctx::system(&app, CLI_ACTOR)))?;
             app.audit.close();
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(if report.missing_files.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -206,7 +205,9 @@ fn run() -> anyhow::Result<ExitCode> {
 
 fn open_app(config: Config) -> anyhow::Result<App> {
     let data_dir = config.storage.data_dir.clone();
-    App::open(config)
+    let store = svc(mcr::storage::open(&config.storage))
+        .with_context(|| format!("cannot open data directory {}", data_dir.display()))?;
+    App::open(config, store)
         .map_err(|e| anyhow::anyhow!("{e:#}"))
         .with_context(|| format!("cannot open data directory {}", data_dir.display()))
 }
@@ -236,7 +237,7 @@ fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         AuditCommand::Verify { config } => {
             let app = open_app(config.load()?)?;
-            let v = svc(mcr::audit::verify(&app.db))?;
+            let v = svc(mcr::service::audit::verify(&Ctx::system(&app, CLI_ACTOR)))?;
             match v.first_broken {
                 None => {
                     println!("audit chain ok: {} rows", v.rows);
@@ -250,14 +251,14 @@ fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
         }
         AuditCommand::List { event_type, actor, repo, limit, config } => {
             let app = open_app(config.load()?)?;
-            let filter = mcr::db::audit::Filter {
+            let filter = mcr::service::audit::Filter {
                 event_type,
                 actor,
                 repository: repo,
                 limit: limit.clamp(1, 100_000),
                 ..Default::default()
             };
-            for row in svc(app.db.read(|c| mcr::db::audit::query(c, &filter)))? {
+            for row in svc(mcr::service::audit::query(&Ctx::system(&app, CLI_ACTOR), &filter))? {
                 println!("{}", serde_json::to_string(&row)?);
             }
             Ok(ExitCode::SUCCESS)
@@ -283,15 +284,15 @@ fn restore(snapshot: &std::path::Path, config: Config) -> anyhow::Result<ExitCod
     svc(mcr::db::snapshot::restore(&db, &bytes))
         .with_context(|| format!("snapshot {}", snapshot.display()))?;
     let app = open_app(config)?;
-    let report = svc(mcr::gc::reconcile(&app, CLI_ACTOR, true))?;
+    let report = svc(mcr::service::admin::reconcile(&Ctx::system(&app, CLI_ACTOR)))?;
     app.audit.close();
     println!("restored {} into {}", snapshot.display(), db.display());
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(ExitCode::SUCCESS)
 }
 
-/// The actor recorded for changes made with `mcr user` on the host.
-const CLI_ACTOR: &str = "mcr-cli";
+/// The actor recorded for what `mcr` commands do on the host.
+const CLI_ACTOR: &str = "system:cli";
 
 fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
     use mcr::service::users;
@@ -300,25 +301,25 @@ fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
             let app = open_app(config.load()?)?;
             let p = password_for(&name, password_stdin)?;
             let kind = if system { AccountType::System } else { AccountType::Human };
-            svc(users::add(&app, CLI_ACTOR, &name, &p, &roles, kind))?;
+            svc(users::add(&Ctx::system(&app, CLI_ACTOR), &name, &p, &roles, kind))?;
             println!("user {name} created");
         }
         UserCommand::Passwd { name, password_stdin, config } => {
             let app = open_app(config.load()?)?;
             let p = password_for(&name, password_stdin)?;
-            svc(users::set_password(&app, CLI_ACTOR, &name, &p))?;
+            svc(users::set_password(&Ctx::system(&app, CLI_ACTOR), &name, &p))?;
             println!("password of {name} changed");
         }
         UserCommand::Disable { name, config } => {
-            svc(users::set_disabled(&open_app(config.load()?)?, CLI_ACTOR, &name, true))?;
+            svc(users::set_disabled(&Ctx::system(&open_app(config.load()?)?, CLI_ACTOR), &name, true))?;
             println!("user {name} disabled");
         }
         UserCommand::Enable { name, config } => {
-            svc(users::set_disabled(&open_app(config.load()?)?, CLI_ACTOR, &name, false))?;
+            svc(users::set_disabled(&Ctx::system(&open_app(config.load()?)?, CLI_ACTOR), &name, false))?;
             println!("user {name} enabled");
         }
         UserCommand::List { json, config } => {
-            let list = svc(users::list(&open_app(config.load()?)?))?;
+            let list = svc(users::list(&Ctx::system(&open_app(config.load()?)?, CLI_ACTOR)))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
@@ -388,7 +389,8 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let workers = config.server.workers;
     let data_dir = config.storage.data_dir.clone();
     let app = Arc::new(open_app(config)?);
-    if let Some(p) = svc(mcr::service::users::ensure_initial_admin(&app))? {
+    let startup = Ctx::system(&app, "system:startup");
+    if let Some(p) = svc(mcr::service::users::ensure_initial_admin(&startup))? {
         let file = data_dir.join(mcr::service::users::INITIAL_PASSWORD_FILE);
         // Under a service manager stderr is the log stream: the secret is
         // shown only to a person at a terminal, and otherwise stays in its
@@ -415,10 +417,11 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     mcr::service::admin::mark_started(app.now());
     // Crash leftovers first: nothing is in flight yet.
-    if let Err(e) = mcr::gc::reconcile(&app, "startup", true) {
+    if let Err(e) = mcr::service::admin::reconcile(&startup) {
         log::error!("startup reconcile failed err={e:#}");
     }
-    let mut gc = mcr::gc::scheduler::Scheduler::start(app.clone()).context("start gc thread")?;
+    let mut gc = mcr::gc::scheduler::Scheduler::start(app.gc.clone(), app.config.gc_interval_secs())
+        .context("start gc thread")?;
     let grpc_tls = if app.config.tls_enabled() {
         let c = &app.config.server;
         Some(mcr::http::tls::grpc_server_config(c.tls_cert.as_ref(), c.tls_key.as_ref())?)

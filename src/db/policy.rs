@@ -3,6 +3,7 @@
 
 use super::{optional, Conn, Sql, Tx};
 use crate::error::Result;
+use crate::policy::Rule;
 use rusqlite::params;
 
 pub struct StoredRule {
@@ -27,6 +28,22 @@ pub fn list(c: &Conn) -> Result<Vec<StoredRule>> {
         })
         .sql("query rules")?;
     rows.collect::<rusqlite::Result<Vec<_>>>().sql("read rules")
+}
+
+/// The rules as the engine takes them, in priority order; the columns (id,
+/// priority, enabled) are authoritative, and a row whose JSON no longer
+/// parses is logged and skipped rather than failing every decision.
+pub fn rules(c: &Conn) -> Result<Vec<Rule>> {
+    Ok(list(c)?
+        .into_iter()
+        .filter_map(|s| match serde_json::from_str::<Rule>(&s.rule_json) {
+            Ok(r) => Some(Rule { id: s.id, priority: s.priority, enabled: s.enabled, ..r }),
+            Err(e) => {
+                log::error!("stored policy rule unreadable, skipped id={} err={e}", s.id);
+                None
+            }
+        })
+        .collect())
 }
 
 pub fn get(c: &Conn, id: i64) -> Result<Option<StoredRule>> {

@@ -14,14 +14,15 @@
 
 pub mod scheduler;
 
-use crate::app::App;
 use crate::audit::{record, Event};
-use crate::db;
+use crate::db::{self, Db};
 use crate::error::{Error, Result};
-use crate::model::Digest;
+use crate::model::{Clock, Digest};
+use crate::storage::{BlobLocks, BlobStore};
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct GcReport {
@@ -52,17 +53,41 @@ pub struct ReconcileReport {
     pub unknown_files: Vec<String>,
 }
 
-/// GC state shared by every trigger: the run lock, the status, and the
-/// GC thread's inbox once the scheduler runs.
-#[derive(Default)]
-pub struct GcState {
+/// What a collection works on, handed in by whoever builds the registry.
+pub struct Parts {
+    pub db: Db,
+    pub store: Arc<dyn BlobStore>,
+    pub locks: Arc<BlobLocks>,
+    pub clock: Arc<dyn Clock>,
+    /// Blobs and manifests younger than this (seconds) are kept.
+    pub min_age_secs: i64,
+    /// Collect manifests that no tag, index or subject refers to.
+    pub delete_untagged: bool,
+    /// Upload sessions idle this long (seconds) are purged by reconcile.
+    pub uploads_ttl_secs: i64,
+}
+
+/// The collector: its parts, the run lock, the status, and the GC thread's
+/// inbox once the scheduler runs.
+pub struct Gc {
+    parts: Parts,
     run_lock: Mutex<()>,
     status: Mutex<GcStatus>,
     next_id: AtomicU64,
     pub(crate) inbox: std::sync::OnceLock<crossbeam::channel::Sender<scheduler::Msg>>,
 }
 
-impl GcState {
+impl Gc {
+    pub fn new(parts: Parts) -> Gc {
+        Gc {
+            parts,
+            run_lock: Mutex::new(()),
+            status: Mutex::new(GcStatus::default()),
+            next_id: AtomicU64::new(0),
+            inbox: std::sync::OnceLock::new(),
+        }
+    }
+
     pub fn status(&self) -> GcStatus {
         self.status.lock().clone()
     }
@@ -70,27 +95,35 @@ impl GcState {
     pub fn next_run_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::SeqCst) + 1
     }
+
+    fn now(&self) -> i64 {
+        self.parts.clock.now()
+    }
+
+    pub(crate) fn db(&self) -> &Db {
+        &self.parts.db
+    }
 }
 
 /// Starts a run: on the GC thread when the scheduler runs (returns at once),
 /// else on this thread.  A run in progress is "already running".
-pub fn trigger(app: &App, actor: &str) -> Result<u64> {
-    if app.gc.status.lock().running {
+pub fn trigger(gc: &Gc, actor: &str) -> Result<u64> {
+    if gc.status.lock().running {
         return Err(Error::Busy("garbage collection is already running".into()));
     }
-    let id = app.gc.next_run_id();
-    match app.gc.inbox.get() {
+    let id = gc.next_run_id();
+    match gc.inbox.get() {
         Some(tx) => {
             // Mark it running now, so a second trigger sees it at once.
             {
-                let mut st = app.gc.status.lock();
+                let mut st = gc.status.lock();
                 st.running = true;
                 st.current_run = Some(id);
             }
             let _ = tx.send(scheduler::Msg::Run { id, actor: actor.to_string() });
             Ok(id)
         }
-        None => run(app, actor, id).map(|r| r.run_id),
+        None => run(gc, actor, id).map(|r| r.run_id),
     }
 }
 
@@ -112,20 +145,20 @@ fn event(event_type: &'static str, actor: &str, detail: serde_json::Value) -> Ev
 }
 
 /// One collection, now, on this thread.  `actor` is recorded in the audit log.
-pub fn run(app: &App, actor: &str, run_id: u64) -> Result<GcReport> {
-    let Some(_guard) = app.gc.run_lock.try_lock() else {
+pub fn run(gc: &Gc, actor: &str, run_id: u64) -> Result<GcReport> {
+    let Some(_guard) = gc.run_lock.try_lock() else {
         log::warn!("gc not started: already running run={run_id}");
         return Err(Error::Busy("garbage collection is already running".into()));
     };
-    let started_at = app.now();
+    let started_at = gc.now();
     {
-        let mut st = app.gc.status.lock();
+        let mut st = gc.status.lock();
         st.running = true;
         st.current_run = Some(run_id);
     }
     log::info!("gc started run={run_id} actor={actor}");
-    let r = collect(app, actor, run_id, started_at);
-    let mut st = app.gc.status.lock();
+    let r = collect(gc, actor, run_id, started_at);
+    let mut st = gc.status.lock();
     st.running = false;
     st.current_run = None;
     match r {
@@ -145,7 +178,7 @@ pub fn run(app: &App, actor: &str, run_id: u64) -> Result<GcReport> {
             st.last = Some(GcReport {
                 run_id,
                 started_at,
-                finished_at: app.now(),
+                finished_at: gc.now(),
                 errors: vec![e.to_string()],
                 ..Default::default()
             });
@@ -154,12 +187,12 @@ pub fn run(app: &App, actor: &str, run_id: u64) -> Result<GcReport> {
     }
 }
 
-fn collect(app: &App, actor: &str, run_id: u64, started_at: i64) -> Result<GcReport> {
-    let cfg = &app.config;
-    let cutoff = started_at - cfg.gc_min_age_secs();
-    let delete_untagged = cfg.gc.delete_untagged;
+fn collect(gc: &Gc, actor: &str, run_id: u64, started_at: i64) -> Result<GcReport> {
+    let p = &gc.parts;
+    let cutoff = started_at - p.min_age_secs;
+    let delete_untagged = p.delete_untagged;
     // Phase 1: rows, in one transaction.
-    let (manifests_removed, doomed) = app.db.write(|tx| {
+    let (manifests_removed, doomed) = p.db.write(|tx| {
         record(tx, &event("gc_started", actor, serde_json::json!({ "run": run_id })), started_at)?;
         let mut manifests = 0;
         if delete_untagged {
@@ -184,8 +217,8 @@ fn collect(app: &App, actor: &str, run_id: u64, started_at: i64) -> Result<GcRep
             report.errors.push(format!("unparsable digest in blobs table: {d}"));
             continue;
         };
-        let _lock = app.blob_locks.lock(&digest);
-        match app.db.read(|c| db::gc::blob_exists(c, &d)) {
+        let _lock = p.locks.lock(&digest);
+        match p.db.read(|c| db::gc::blob_exists(c, &d)) {
             Ok(true) => continue, // re-uploaded since phase 1: keep
             Ok(false) => {}
             Err(e) => {
@@ -193,7 +226,7 @@ fn collect(app: &App, actor: &str, run_id: u64, started_at: i64) -> Result<GcRep
                 continue;
             }
         }
-        match app.store.delete_blob(&digest) {
+        match p.store.delete_blob(&digest) {
             Ok(existed) => {
                 report.blobs_removed += 1;
                 if existed {
@@ -204,51 +237,51 @@ fn collect(app: &App, actor: &str, run_id: u64, started_at: i64) -> Result<GcRep
         }
         test_pause("phase2");
     }
-    report.finished_at = app.now();
+    report.finished_at = gc.now();
     let detail = serde_json::to_value(&report).unwrap_or_default();
-    app.db.write(|tx| record(tx, &event("gc_completed", actor, detail), report.finished_at))?;
+    p.db.write(|tx| record(tx, &event("gc_completed", actor, detail), report.finished_at))?;
     Ok(report)
 }
 
-/// Files with no row are removed, rows with no file reported, stale upload
-/// sessions purged.  `quiescent` (no request in flight: the server is
-/// stopped or starting) also removes staging files that have no session;
-/// online, only those older than the upload TTL go.
-pub fn reconcile(app: &App, actor: &str, quiescent: bool) -> Result<ReconcileReport> {
-    let now = app.now();
-    let ttl = app.config.uploads_ttl_secs();
+/// Files with no row are removed, rows with no file reported, upload
+/// sessions idle past their TTL purged, and staged uploads that no session
+/// row names aborted.  The database is the record of uploads (a row is
+/// written before its staged upload is begun and removed after it is
+/// committed or aborted), so this holds online too: a listed upload whose
+/// row is gone was committed or abandoned, and aborting it is harmless.
+/// `forget` hears of every upload that went.
+pub fn reconcile(gc: &Gc, actor: &str, forget: &mut dyn FnMut(&str)) -> Result<ReconcileReport> {
+    let p = &gc.parts;
+    let now = gc.now();
     let mut rep = ReconcileReport::default();
-    // Stale sessions.
-    let stale = app.db.write(|tx| db::gc::delete_stale_uploads(tx, now - ttl))?;
+    // Stale sessions: the row first, then the bytes.
+    let stale = p.db.write(|tx| db::gc::delete_stale_uploads(tx, now - p.uploads_ttl_secs))?;
     for id in &stale {
-        app.store.delete_upload(id)?;
-        app.uploads.forget(id);
+        p.store.abort_upload(id)?;
+        forget(id);
     }
     rep.uploads_purged = stale.len() as u64;
-    // Staging files with no session (monolithic uploads have none while in flight).
-    let mut staging = Vec::new();
-    app.store.each_upload_file(&mut |id, mtime| {
-        if quiescent || mtime <= now - ttl {
-            staging.push(id.to_string());
-        }
-    })?;
-    for id in staging {
-        if !app.db.read(|c| db::gc::upload_exists(c, &id))? {
-            app.store.delete_upload(&id)?;
+    // Staged uploads with no session.
+    let mut staged = Vec::new();
+    p.store.each_upload(&mut |id| staged.push(id.to_string()))?;
+    for id in staged {
+        if !p.db.read(|c| db::gc::upload_exists(c, &id))? {
+            p.store.abort_upload(&id)?;
+            forget(&id);
             rep.staging_files_removed += 1;
         }
     }
     // Blob files with no row, handled as the directory walk goes (a large
     // registry is never held in memory).
     let mut failure = None;
-    app.store.each_blob_file(&mut |d, size, path| {
+    p.store.each_blob(&mut |d, size, path| {
         let Some(digest) = d else {
             rep.unknown_files.push(path.to_string());
             return;
         };
-        let _lock = app.blob_locks.lock(&digest);
-        let r = app.db.read(|c| db::gc::blob_exists(c, &digest.to_string())).and_then(|exists| {
-            if !exists && app.store.delete_blob(&digest)? {
+        let _lock = p.locks.lock(&digest);
+        let r = p.db.read(|c| db::gc::blob_exists(c, &digest.to_string())).and_then(|exists| {
+            if !exists && p.store.delete_blob(&digest)? {
                 rep.orphan_files_removed += 1;
                 rep.orphan_bytes_freed += size;
             }
@@ -263,10 +296,10 @@ pub fn reconcile(app: &App, actor: &str, quiescent: bool) -> Result<ReconcileRep
     }
     // Rows with no file, streamed.
     let mut failure = None;
-    app.db.read(|c| {
+    p.db.read(|c| {
         db::gc::each_blob(c, |d| {
             if let Ok(digest) = Digest::parse(&d) {
-                match app.store.stat(&digest) {
+                match p.store.stat(&digest) {
                     Ok(Some(_)) => {}
                     Ok(None) => rep.missing_files.push(d),
                     Err(e) => {
@@ -283,7 +316,7 @@ pub fn reconcile(app: &App, actor: &str, quiescent: bool) -> Result<ReconcileRep
         log::error!("reconcile found rows without files count={}", rep.missing_files.len());
     }
     let detail = serde_json::to_value(&rep).unwrap_or_default();
-    app.db.write(|tx| record(tx, &event("reconcile_completed", actor, detail), app.now()))?;
+    p.db.write(|tx| record(tx, &event("reconcile_completed", actor, detail), gc.now()))?;
     log::info!(
         "reconcile completed orphans={} bytes={} missing={} uploads_purged={} staging_removed={}",
         rep.orphan_files_removed,

@@ -3,11 +3,14 @@
 //!
 //! Invariant: the thread is owned by `Scheduler` and joined by `stop`.
 
-use crate::app::App;
+use super::Gc;
 use crossbeam::channel::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// The actor the audit log records for scheduled runs.
+pub const SCHEDULE_ACTOR: &str = "system:gc-schedule";
 
 pub(crate) enum Msg {
     Run { id: u64, actor: String },
@@ -20,12 +23,13 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn start(app: Arc<App>) -> std::io::Result<Scheduler> {
+    /// Starts the thread; `interval` seconds between scheduled runs (0: on
+    /// demand only).
+    pub fn start(gc: Arc<Gc>, interval: u64) -> std::io::Result<Scheduler> {
         let (tx, rx) = channel::unbounded();
-        let _ = app.gc.inbox.set(tx.clone());
-        let interval = app.config.gc_interval_secs();
+        let _ = gc.inbox.set(tx.clone());
         let handle =
-            std::thread::Builder::new().name("gc".into()).spawn(move || thread(&app, &rx, interval))?;
+            std::thread::Builder::new().name("gc".into()).spawn(move || thread(&gc, &rx, interval))?;
         Ok(Scheduler { tx, handle: Some(handle) })
     }
 
@@ -43,21 +47,21 @@ impl Drop for Scheduler {
     }
 }
 
-fn thread(app: &App, rx: &Receiver<Msg>, interval: u64) {
+fn thread(gc: &Gc, rx: &Receiver<Msg>, interval: u64) {
     let ticker = if interval > 0 { channel::tick(Duration::from_secs(interval)) } else { channel::never() };
     loop {
         channel::select! {
             recv(rx) -> msg => match msg {
                 Ok(Msg::Run { id, actor }) => {
-                    let _ = crate::gc::run(app, &actor, id);
+                    let _ = super::run(gc, &actor, id);
                 }
                 Ok(Msg::Stop) | Err(_) => break,
             },
             recv(ticker) -> _ => {
-                let id = app.gc.next_run_id();
-                let _ = crate::gc::run(app, "scheduler", id);
+                let id = gc.next_run_id();
+                let _ = super::run(gc, SCHEDULE_ACTOR, id);
             }
         }
     }
-    app.db.close_thread_connection();
+    gc.db().close_thread_connection();
 }

@@ -132,7 +132,7 @@ pub(crate) fn admit(ctx: &Ctx, creds: Option<&str>, need: Need) -> Result<Actor,
     };
     if need == Need::Admin {
         let c = Ctx { app: ctx.app, actor: actor.clone(), req_id: ctx.req_id, peer: ctx.peer };
-        crate::service::policy::require_admin(&c)?;
+        crate::service::access::require_admin(&c)?;
     }
     Ok(actor)
 }

@@ -185,6 +185,25 @@ impl Tails {
             f.store(true, Ordering::SeqCst);
         }
     }
+
+    /// Registers a tail's stop flag; it leaves the list when the returned
+    /// entry drops, as the tail ends.
+    fn enter(&self) -> TailEntry {
+        let stop = Arc::new(AtomicBool::new(false));
+        self.0.lock().push(stop.clone());
+        TailEntry { tails: self.clone(), stop }
+    }
+}
+
+struct TailEntry {
+    tails: Tails,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for TailEntry {
+    fn drop(&mut self) {
+        self.tails.0.lock().retain(|f| !Arc::ptr_eq(f, &self.stop));
+    }
 }
 
 impl mcr_grpc::AuditService for Audit {
@@ -222,14 +241,9 @@ impl mcr_grpc::AuditService for Audit {
         let client = self.0.peer(&ctx.peer());
         let peer = client.map_or_else(|| ctx.peer(), |a| a.to_string());
         let app = self.0.app().clone();
-        let stop = Arc::new(AtomicBool::new(false));
-        {
-            // Flags of tails that have ended go; the live ones stay for shutdown.
-            let mut tails = self.1 .0.lock();
-            tails.retain(|f| !f.load(Ordering::SeqCst));
-            tails.push(stop.clone());
-        }
+        let entry = self.1.enter();
         let spawned = std::thread::Builder::new().name("grpc-tail".into()).spawn(move || {
+            let stop = &entry.stop;
             let req_id = "tail";
             let mut c =
                 crate::app::Ctx { app: &app, actor: crate::model::Actor::Anonymous, req_id, peer: client };
@@ -304,5 +318,23 @@ impl mcr_grpc::AuditService for Audit {
         if let Err(e) = spawned {
             log::error!("cannot spawn grpc tail thread err={e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn an_ended_tail_leaves_no_stop_flag_behind() {
+        let tails = super::Tails::default();
+        let (a, b) = (tails.enter(), tails.enter());
+        assert_eq!(tails.0.lock().len(), 2);
+        drop(a);
+        assert_eq!(tails.0.lock().len(), 1, "the ended tail's flag is gone at once");
+        tails.stop_all();
+        assert!(b.stop.load(Ordering::SeqCst), "shutdown still reaches the live tail");
+        drop(b);
+        assert!(tails.0.lock().is_empty());
     }
 }

@@ -4,15 +4,17 @@
 //! Invariant: a value of these types has been validated; code that holds a
 //! `Digest` or a `RepoName` never checks it again and may use it in a path.
 
+mod actor;
 mod digest;
 mod name;
 mod scope;
 mod time;
 
+pub use actor::{AccountType, Actor, Principal};
 pub use digest::{to_hex, Algorithm, Digest, Hasher};
 pub use name::{Reference, RepoName, Tag};
 pub use scope::{Grant, Scope};
-pub use time::rfc3339;
+pub use time::{rfc3339, Clock, SystemClock};
 
 /// Media types the registry treats specially.
 pub mod media {
@@ -33,24 +35,6 @@ pub mod media {
 
     pub fn is_known_manifest(media_type: &str) -> bool {
         matches!(media_type, OCI_MANIFEST | OCI_INDEX | DOCKER_MANIFEST | DOCKER_LIST)
-    }
-}
-
-/// Who a request acts as: nobody yet, or an authenticated principal.  The
-/// policy check in `service::access` is the one place that decides what an
-/// actor may do.
-#[derive(Clone, Debug)]
-pub enum Actor {
-    Anonymous,
-    User(crate::policy::Principal),
-}
-
-impl Actor {
-    pub fn name(&self) -> &str {
-        match self {
-            Actor::Anonymous => "-",
-            Actor::User(p) => &p.username,
-        }
     }
 }
 

@@ -1,4 +1,19 @@
-//! Unix seconds as RFC 3339 text.
+//! Wall-clock time: the injectable `Clock`, and Unix seconds as RFC 3339 text.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Wall-clock seconds, injectable so tests control expiry and grace periods.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> i64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    }
+}
 
 /// Unix seconds as an RFC 3339 UTC timestamp.
 pub fn rfc3339(t: i64) -> String {

@@ -33,7 +33,7 @@ fn answer(app: &App, req: &mut Request, req_id: &str) -> Response {
             ctx.actor = actor;
             match ctx.actor {
                 Actor::Anonymous => Err(Error::Unauthenticated),
-                Actor::User(_) => route(&ctx, req, &path),
+                Actor::User(_) | Actor::System(_) => route(&ctx, req, &path),
             }
         }),
     };

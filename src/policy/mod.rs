@@ -9,6 +9,7 @@
 //! `*` and `?` never cross `/`.
 
 use crate::model::Action;
+pub use crate::model::{AccountType, Principal};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,22 +17,6 @@ use serde::{Deserialize, Serialize};
 pub enum Effect {
     Allow,
     Deny,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccountType {
-    Human,
-    System,
-}
-
-impl AccountType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccountType::Human => "human",
-            AccountType::System => "system",
-        }
-    }
 }
 
 fn enabled_by_default() -> bool {
@@ -82,18 +67,6 @@ impl Rule {
         }
         Ok(())
     }
-}
-
-/// Who is asking.
-#[derive(Clone, Debug)]
-pub struct Principal {
-    pub subject: String,
-    pub username: String,
-    pub roles: Vec<String>,
-    pub account_type: AccountType,
-    /// What the token it came with was granted; `None` for the user's full
-    /// authority (passwords, tokens requested without a scope).
-    pub scope: Option<std::sync::Arc<crate::model::Scope>>,
 }
 
 /// One authorization question.
@@ -260,3 +233,30 @@ pub fn evaluate(rules: &[Rule], q: &Query) -> Decision {
 
 #[cfg(test)]
 mod tests;
+
+/// The rule set in force, shared by every thread: swapped whole when rules
+/// change, so a decision never sees half an update.
+pub struct PolicyEngine {
+    set: parking_lot::RwLock<std::sync::Arc<PolicySet>>,
+}
+
+impl PolicyEngine {
+    pub fn new(rules: Vec<Rule>) -> PolicyEngine {
+        PolicyEngine { set: parking_lot::RwLock::new(std::sync::Arc::new(PolicySet::new(rules))) }
+    }
+
+    /// Puts a new rule set in force.
+    pub fn replace(&self, rules: Vec<Rule>) {
+        let set = std::sync::Arc::new(PolicySet::new(rules));
+        *self.set.write() = set;
+    }
+
+    pub fn decide(&self, who: &Principal, action: Action, repo: Option<&str>) -> Decision {
+        let set = self.set.read().clone();
+        set.evaluate(&Query { who, action, repository: repo })
+    }
+
+    pub fn is_allowed(&self, who: &Principal, action: Action, repo: Option<&str>) -> bool {
+        self.set.read().is_allowed(&Query { who, action, repository: repo })
+    }
+}

@@ -1,24 +1,33 @@
 //! Operations of the admin API: garbage collection and reconciliation
 //! (admin only).
 
+use super::access::{public, require_admin, require_user};
 use crate::app::Ctx;
 use crate::error::Result;
 use crate::gc;
 pub use crate::gc::{GcReport, GcStatus, ReconcileReport};
 
+/// Starts a collection: on the GC thread when it runs (returns at once),
+/// else on this thread.
 pub fn gc_trigger(ctx: &Ctx) -> Result<u64> {
-    let who = super::policy::require_admin(ctx)?;
-    gc::trigger(ctx.app, &who.username)
+    require_admin(ctx)?;
+    gc::trigger(&ctx.app.gc, ctx.actor.name())
+}
+
+/// Runs a collection now, on this thread (`mcr gc`).
+pub fn gc_run(ctx: &Ctx) -> Result<GcReport> {
+    require_admin(ctx)?;
+    gc::run(&ctx.app.gc, ctx.actor.name(), ctx.app.gc.next_run_id())
 }
 
 pub fn gc_status(ctx: &Ctx) -> Result<GcStatus> {
-    super::policy::require_admin(ctx)?;
+    require_admin(ctx)?;
     Ok(ctx.app.gc.status())
 }
 
 pub fn reconcile(ctx: &Ctx) -> Result<ReconcileReport> {
-    let who = super::policy::require_admin(ctx)?;
-    gc::reconcile(ctx.app, &who.username, false)
+    require_admin(ctx)?;
+    gc::reconcile(&ctx.app.gc, ctx.actor.name(), &mut |id| ctx.app.uploads.forget(id))
 }
 
 use crate::db;
@@ -44,14 +53,7 @@ pub struct Status {
 
 /// Any authenticated caller may read the status.
 pub fn status(ctx: &Ctx) -> Result<Status> {
-    match &ctx.actor {
-        crate::model::Actor::Anonymous => return Err(Error::Unauthenticated),
-        // Registry-wide counts are beyond a token scoped to repositories.
-        crate::model::Actor::User(p) if p.scope.is_some() => {
-            return Err(Error::InsufficientScope { needed: None })
-        }
-        crate::model::Actor::User(_) => {}
-    }
+    require_user(ctx)?;
     let now = ctx.app.now();
     Ok(Status {
         version: env!("CARGO_PKG_VERSION"),
@@ -68,7 +70,7 @@ pub struct RepoPage {
 }
 
 pub fn list_repositories(ctx: &Ctx, n: usize, last: Option<&str>) -> Result<RepoPage> {
-    super::policy::require_admin(ctx)?;
+    require_admin(ctx)?;
     let max = ctx.app.config.limits.page_max;
     if n == 0 || n > max {
         return Err(Error::BadRequest(format!("n must be between 1 and {max}")));
@@ -91,7 +93,7 @@ pub struct RepoDetail {
 }
 
 pub fn repository(ctx: &Ctx, name: &RepoName) -> Result<RepoDetail> {
-    super::policy::require_admin(ctx)?;
+    require_admin(ctx)?;
     ctx.app
         .db
         .read(|c| {
@@ -105,7 +107,7 @@ pub fn repository(ctx: &Ctx, name: &RepoName) -> Result<RepoDetail> {
 /// Deletes a repository with its manifests, tags and blob links; blobs no
 /// longer referenced anywhere go at the next garbage collection.
 pub fn delete_repository(ctx: &Ctx, name: &RepoName) -> Result<()> {
-    super::policy::require_admin(ctx)?;
+    require_admin(ctx)?;
     let now = ctx.app.now();
     let found = ctx.app.db.write(|tx| {
         let Some(id) = db::repos::id(tx, name.as_str())? else { return Ok(false) };
@@ -124,7 +126,7 @@ pub fn delete_repository(ctx: &Ctx, name: &RepoName) -> Result<()> {
 }
 
 pub fn delete_tag(ctx: &Ctx, name: &RepoName, tag: &str) -> Result<()> {
-    super::policy::require_admin(ctx)?;
+    require_admin(ctx)?;
     let now = ctx.app.now();
     let found = ctx.app.db.write(|tx| {
         let Some(id) = db::repos::id(tx, name.as_str())? else { return Ok(false) };
@@ -161,7 +163,7 @@ pub struct ManifestDetail {
 }
 
 pub fn manifest(ctx: &Ctx, name: &RepoName, reference: &Reference) -> Result<ManifestDetail> {
-    super::policy::require_admin(ctx)?;
+    require_admin(ctx)?;
     let (row, tags) = ctx
         .app
         .db
@@ -217,10 +219,9 @@ pub struct Snapshot {
 /// A consistent copy of the metadata database, taken online with SQLite's
 /// backup API, written under `<data>/snapshots/` with its SHA-256.
 pub fn snapshot(ctx: &Ctx) -> Result<Snapshot> {
-    let who = super::policy::require_admin(ctx)?;
+    require_admin(ctx)?;
     let snap = take_snapshot(ctx.app)?;
     let mut ev = ctx.event("snapshot", "ok");
-    ev.actor = Some(who.username.clone());
     ev.detail = serde_json::json!({ "path": snap.path, "sha256": snap.sha256, "size": snap.size });
     ctx.app.db.write(|tx| crate::audit::record(tx, &ev, snap.created_at))?;
     Ok(snap)
@@ -228,7 +229,7 @@ pub fn snapshot(ctx: &Ctx) -> Result<Snapshot> {
 
 static SNAPSHOT_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-pub fn take_snapshot(app: &crate::app::App) -> Result<Snapshot> {
+fn take_snapshot(app: &crate::app::App) -> Result<Snapshot> {
     let dir = app.config.storage.data_dir.join("snapshots");
     std::fs::create_dir_all(&dir).context("create snapshots directory")?;
     let now = app.now();
@@ -252,8 +253,10 @@ pub fn take_snapshot(app: &crate::app::App) -> Result<Snapshot> {
 
 /// Registry gauges for `/metrics` (Prometheus text format), unauthenticated:
 /// counts only.
-pub fn metrics(app: &crate::app::App) -> Result<String> {
+pub fn metrics(ctx: &Ctx) -> Result<String> {
+    public(ctx)?;
     use std::fmt::Write as _;
+    let app = ctx.app;
     let c = app.db.read(db::admin::counts)?;
     let gc = app.gc.status();
     let now = app.now();

@@ -3,22 +3,12 @@
 //! Invariant: every change reloads the engine's cached rule set before it
 //! returns, so the next request sees it.
 
+use super::access::{load_rules, reload, require_admin};
 use crate::app::Ctx;
 use crate::db;
 use crate::error::{Context, Error, Result};
-use crate::model::{Action, Actor, RepoName};
+use crate::model::{Action, RepoName};
 use crate::policy::{Decision, Principal, Rule};
-
-/// Only the admin role manages policy.
-pub fn require_admin<'c>(ctx: &'c Ctx) -> Result<&'c Principal> {
-    match &ctx.actor {
-        Actor::Anonymous => Err(Error::Unauthenticated),
-        // A token scoped to repositories carries no administration.
-        Actor::User(p) if p.scope.is_some() => Err(Error::InsufficientScope { needed: None }),
-        Actor::User(p) if p.roles.iter().any(|r| r == "admin") => Ok(p),
-        Actor::User(p) => Err(Error::Denied(format!("{} is not an administrator", p.username))),
-    }
-}
 
 fn store_form(rule: &Rule) -> Result<String> {
     rule.validate().map_err(Error::BadRequest)?;
@@ -30,15 +20,12 @@ fn store_form(rule: &Rule) -> Result<String> {
 
 pub fn list(ctx: &Ctx) -> Result<Vec<Rule>> {
     require_admin(ctx)?;
-    super::access::load_rules(&ctx.app.db)
+    load_rules(&ctx.app.db)
 }
 
 pub fn get(ctx: &Ctx, id: i64) -> Result<Rule> {
     require_admin(ctx)?;
-    super::access::load_rules(&ctx.app.db)?
-        .into_iter()
-        .find(|r| r.id == id)
-        .ok_or(Error::NotFound(crate::error::What::Rule))
+    load_rules(&ctx.app.db)?.into_iter().find(|r| r.id == id).ok_or(Error::NotFound(crate::error::What::Rule))
 }
 
 pub fn create(ctx: &Ctx, rule: &Rule) -> Result<Rule> {
@@ -50,7 +37,7 @@ pub fn create(ctx: &Ctx, rule: &Rule) -> Result<Rule> {
         crate::audit::record(tx, &rule_event(ctx, "policy_create", id, Some(rule)), now)?;
         Ok(id)
     })?;
-    ctx.app.policy.reload(&ctx.app.db)?;
+    reload(ctx)?;
     Ok(Rule { id, ..rule.clone() })
 }
 
@@ -68,11 +55,12 @@ pub fn update(ctx: &Ctx, id: i64, rule: &Rule) -> Result<Rule> {
     if !found {
         return Err(Error::NotFound(crate::error::What::Rule));
     }
-    ctx.app.policy.reload(&ctx.app.db)?;
+    reload(ctx)?;
     Ok(Rule { id, ..rule.clone() })
 }
 
 pub fn set_enabled(ctx: &Ctx, id: i64, enabled: bool) -> Result<Rule> {
+    require_admin(ctx)?;
     let rule = get(ctx, id)?;
     update(ctx, id, &Rule { enabled, ..rule })
 }
@@ -90,13 +78,13 @@ pub fn delete(ctx: &Ctx, id: i64) -> Result<()> {
     if !found {
         return Err(Error::NotFound(crate::error::What::Rule));
     }
-    ctx.app.policy.reload(&ctx.app.db)
+    reload(ctx)
 }
 
 /// What the engine would decide for `who` (the explain of R-POL-2).
 pub fn explain(ctx: &Ctx, who: &Principal, action: Action, repo: Option<&RepoName>) -> Result<Decision> {
     require_admin(ctx)?;
-    Ok(ctx.app.policy.decide(who, action, repo))
+    Ok(ctx.app.policy.decide(who, action, repo.map(|r| r.as_str())))
 }
 
 fn rule_event(ctx: &Ctx, event_type: &'static str, id: i64, rule: Option<&Rule>) -> crate::audit::Event {

@@ -9,6 +9,7 @@ use crate::policy::Principal;
 
 /// The actor behind an `Authorization` header value; failures are audited.
 pub fn authenticate(ctx: &Ctx, header: &str) -> Result<Actor> {
+    super::access::public(ctx)?;
     let creds = Credentials::parse(header).ok_or(Error::Unauthenticated)?;
     let peer = ctx.peer.map(|a| a.ip());
     match ctx.app.auth.authenticate(&creds, peer) {
@@ -33,9 +34,12 @@ pub fn issue_token(
     password: &Password,
     requested: Option<Scope>,
 ) -> Result<Issued> {
+    super::access::public(ctx)?;
     let peer = ctx.peer.map(|a| a.ip());
     let grant = |p: &Principal| {
-        requested.clone().map(|s| s.narrow(|action, repo| ctx.app.policy.is_allowed(p, action, repo)))
+        requested
+            .clone()
+            .map(|s| s.narrow(|action, repo| ctx.app.policy.is_allowed(p, action, repo.map(|r| r.as_str()))))
     };
     match ctx.app.auth.login(username, password, peer, &grant) {
         Ok(i) => {

@@ -1,43 +1,22 @@
 //! Blob uploads: monolithic, chunked and streamed, with a running hash kept
 //! in memory between requests, and cross-repository mounts.
 //!
-//! Invariant: a chunk lands whole or not at all (a failed append is cut
-//! back), and a blob is committed (verified, fsynced, renamed) before any
-//! row names it.  The staged file's length is the upload's true offset; the
-//! in-memory hash is only a cache of that file's hash, rebuilt from the file
-//! when missing (after a restart) or stale.
+//! Invariant: a chunk lands whole or not at all (it is one part of the
+//! staged upload, committed only when the whole chunk arrived), and a blob
+//! is committed (verified, durable) before any row names it.  Every staged
+//! upload has a session row, written before it begins and removed after it
+//! ends, so reconcile can tell abandoned uploads from live ones.  The staged
+//! upload's size is its true offset; the in-memory hash is only a cache of
+//! its hash, rebuilt from the store when missing (after a restart) or stale.
 
 use super::access::authorize;
 use crate::app::Ctx;
 use crate::db;
 use crate::error::{Error, Result, What};
 use crate::model::{Action, Algorithm, Digest, Hasher, RepoName};
-use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::io::Read;
-use std::sync::Arc;
 
 const BUF: usize = 512 * 1024;
-
-/// Running hashes of open upload sessions, one lock per session so that two
-/// requests on the same session never interleave their appends.
-#[derive(Default)]
-pub struct UploadStates {
-    slots: Mutex<HashMap<String, Slot>>,
-}
-
-/// The offset and running hash of one session, when known.
-type Slot = Arc<Mutex<Option<(u64, Hasher)>>>;
-
-impl UploadStates {
-    fn slot(&self, id: &str) -> Slot {
-        self.slots.lock().entry(id.to_string()).or_default().clone()
-    }
-
-    pub(crate) fn forget(&self, id: &str) {
-        self.slots.lock().remove(id);
-    }
-}
 
 /// A chunk of request body with what the client declared about it.
 pub struct Chunk<'a> {
@@ -60,18 +39,32 @@ fn new_upload_id() -> Result<String> {
 /// Opens an upload session; returns its id.
 pub fn start(ctx: &Ctx, repo: &RepoName, algorithm: Algorithm) -> Result<String> {
     authorize(ctx, Action::Push, Some(repo))?;
+    begin(ctx, repo, algorithm)
+}
+
+/// A new session: its row, then its staged upload.
+fn begin(ctx: &Ctx, repo: &RepoName, algorithm: Algorithm) -> Result<String> {
     let id = new_upload_id()?;
-    ctx.app.store.create_upload(&id)?;
     let now = ctx.app.now();
-    let r = ctx.app.db.write(|tx| {
+    ctx.app.db.write(|tx| {
         let repo_id = db::repos::ensure(tx, repo.as_str(), now)?;
         db::uploads::insert(tx, &id, repo_id, algorithm.as_str(), now)
-    });
-    if let Err(e) = r {
-        let _ = ctx.app.store.delete_upload(&id);
+    })?;
+    if let Err(e) = ctx.app.store.begin_upload(&id) {
+        let _ = ctx.app.db.write(|tx| db::uploads::delete(tx, &id));
         return Err(e);
     }
     Ok(id)
+}
+
+/// Ends a session that will not complete: its bytes, then its row (a
+/// crash in between leaves a row that expires with the upload TTL).
+fn discard(ctx: &Ctx, id: &str) {
+    if let Err(e) = ctx.app.store.abort_upload(id) {
+        log::error!("cannot abort upload id={id} err={e:#}");
+    }
+    let _ = ctx.app.db.write(|tx| db::uploads::delete(tx, id));
+    ctx.app.uploads.forget(id);
 }
 
 /// Mounts a blob from another repository; false when it cannot be mounted
@@ -100,15 +93,14 @@ pub fn mount(ctx: &Ctx, repo: &RepoName, digest: &Digest, from: &RepoName) -> Re
 /// A whole blob in one request (`POST ?digest=`).
 pub fn upload_whole(ctx: &Ctx, repo: &RepoName, digest: &Digest, chunk: Chunk) -> Result<()> {
     authorize(ctx, Action::Push, Some(repo))?;
-    let id = new_upload_id()?;
-    ctx.app.store.create_upload(&id)?;
+    let id = begin(ctx, repo, digest.algorithm())?;
     let r = (|| {
         let mut hasher = digest.algorithm().hasher();
         let size = append(ctx, &id, &mut hasher, chunk.body, chunk.len)?;
-        verify_and_commit(ctx, repo, &id, hasher, digest, size, false)
+        verify_and_commit(ctx, repo, &id, hasher, digest, size)
     })();
     if r.is_err() {
-        let _ = ctx.app.store.delete_upload(&id);
+        discard(ctx, &id);
     }
     r
 }
@@ -157,14 +149,13 @@ pub fn finish(ctx: &Ctx, repo: &RepoName, id: &str, digest: &Digest, chunk: Chun
     if hasher.algorithm() != digest.algorithm() {
         hasher = rehash(ctx, id, digest.algorithm())?;
     }
-    let r = verify_and_commit(ctx, repo, id, hasher, digest, end, true);
+    let r = verify_and_commit(ctx, repo, id, hasher, digest, end);
     // Whatever happened, the session is over: a mismatch discards it.
-    if r.is_err() {
-        let _ = ctx.app.store.delete_upload(id);
-        let _ = ctx.app.db.write(|tx| db::uploads::delete(tx, id));
-    }
     drop(state);
-    ctx.app.uploads.forget(id);
+    match r {
+        Ok(()) => ctx.app.uploads.forget(id),
+        Err(_) => discard(ctx, id),
+    }
     r
 }
 
@@ -175,7 +166,7 @@ pub fn cancel(ctx: &Ctx, repo: &RepoName, id: &str) -> Result<()> {
     let slot = ctx.app.uploads.slot(id);
     let _guard = slot.lock();
     ctx.app.db.write(|tx| db::uploads::delete(tx, id))?;
-    ctx.app.store.delete_upload(id)?;
+    ctx.app.store.abort_upload(id)?;
     drop(_guard);
     ctx.app.uploads.forget(id);
     Ok(())
@@ -223,7 +214,7 @@ fn rehash(ctx: &Ctx, id: &str, algorithm: Algorithm) -> Result<Hasher> {
 }
 
 /// Appends a chunk at `offset`, checking the client's declared start; on
-/// failure the file is cut back and the hash restored, so it lands whole or
+/// failure the part is dropped and the hash restored, so it lands whole or
 /// not at all.  Returns the new end offset.
 fn append_at(ctx: &Ctx, id: &str, offset: u64, hasher: &mut Hasher, chunk: Chunk) -> Result<u64> {
     if let Some(start) = chunk.start {
@@ -236,13 +227,13 @@ fn append_at(ctx: &Ctx, id: &str, offset: u64, hasher: &mut Hasher, chunk: Chunk
         Ok(n) => Ok(offset + n),
         Err(e) => {
             *hasher = before;
-            ctx.app.store.truncate_upload(id, offset)?;
             Err(e)
         }
     }
 }
 
-/// Streams `body` into the staged file while hashing; returns bytes written.
+/// Streams `body` into a new part of the upload while hashing, and commits
+/// the part only when the whole declared body arrived; returns its length.
 fn append(
     ctx: &Ctx,
     id: &str,
@@ -250,7 +241,7 @@ fn append(
     body: &mut dyn Read,
     declared: Option<u64>,
 ) -> Result<u64> {
-    let mut w = ctx.app.store.append_upload(id)?;
+    let mut w = ctx.app.store.append_part(id)?;
     // Size the buffer to the body: small blobs should not cost 512 KiB each.
     let mut buf = vec![0u8; declared.map_or(BUF, |n| (n as usize).clamp(1, BUF))];
     let mut total = 0u64;
@@ -267,14 +258,15 @@ fn append(
         w.write_all(&buf[..n]).context("write upload")?;
         total += n as u64;
     }
-    w.finish()?;
     if let Some(len) = declared {
         if total != len {
+            // Dropped uncommitted: the upload stays as it was.
             return Err(Error::BodyIncomplete(format!(
                 "request body ended after {total} of {len} declared bytes"
             )));
         }
     }
+    w.commit()?;
     Ok(total)
 }
 
@@ -299,7 +291,6 @@ fn verify_and_commit(
     hasher: Hasher,
     digest: &Digest,
     size: u64,
-    has_row: bool,
 ) -> Result<()> {
     let actual = hasher.finish();
     if &actual != digest {
@@ -315,9 +306,7 @@ fn verify_and_commit(
         let repo_id = db::repos::ensure(tx, repo.as_str(), now)?;
         db::blobs::insert(tx, &d, size, now)?;
         db::blobs::link(tx, repo_id, &d, now)?;
-        if has_row {
-            db::uploads::delete(tx, id)?;
-        }
+        db::uploads::delete(tx, id)?;
         Ok(())
     })
 }

@@ -1,7 +1,8 @@
 //! Users of the local identity provider: the first-start admin and the
 //! `mcr user` commands.
 
-use crate::app::App;
+use super::access::{require_admin, require_system};
+use crate::app::Ctx;
 use crate::audit::{record, Event};
 use crate::auth::local::{hash_password, random_password};
 use crate::auth::Password;
@@ -16,7 +17,9 @@ pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
 /// On an empty user table, creates `admin` (role admin) with a random
 /// password, written 0600 to `<data>/initial-admin-password`; returns it so
 /// the caller can show it once.
-pub fn ensure_initial_admin(app: &App) -> Result<Option<Password>> {
+pub fn ensure_initial_admin(ctx: &Ctx) -> Result<Option<Password>> {
+    require_system(ctx)?;
+    let app = ctx.app;
     if app.config.auth.provider != "local" || app.db.read(db::users::count)? > 0 {
         return Ok(None);
     }
@@ -30,12 +33,7 @@ pub fn ensure_initial_admin(app: &App) -> Result<Option<Password>> {
         db::users::insert(tx, "admin", &hash, r#"["admin"]"#, "human", now)?;
         record(
             tx,
-            &user_event(
-                "user_add",
-                "mcr",
-                "admin",
-                serde_json::json!({ "roles": ["admin"], "initial": true }),
-            ),
+            &user_event(ctx, "user_add", "admin", serde_json::json!({ "roles": ["admin"], "initial": true })),
             now,
         )?;
         Ok(true)
@@ -79,24 +77,20 @@ fn valid_password(p: &Password) -> Result<()> {
     Ok(())
 }
 
-fn user_event(event_type: &'static str, by: &str, username: &str, detail: serde_json::Value) -> Event {
-    Event {
-        actor: Some(by.to_string()),
-        reference: Some(format!("user:{username}")),
-        detail,
-        ..Event::new(event_type, "ok")
-    }
+fn user_event(ctx: &Ctx, event_type: &'static str, username: &str, detail: serde_json::Value) -> Event {
+    Event { reference: Some(format!("user:{username}")), detail, ..ctx.event(event_type, "ok") }
 }
 
-/// Creates a user; `by` names who did it, for the audit log.
+/// Creates a user (admin only).
 pub fn add(
-    app: &App,
-    by: &str,
+    ctx: &Ctx,
     username: &str,
     password: &Password,
     roles: &[String],
     account_type: AccountType,
 ) -> Result<()> {
+    require_admin(ctx)?;
+    let app = ctx.app;
     valid_username(username)?;
     valid_password(password)?;
     if roles.iter().any(|r| r.is_empty() || r.len() > 64) {
@@ -111,11 +105,13 @@ pub fn add(
         }
         db::users::insert(tx, username, &hash, &roles_json, account_type.as_str(), now)?;
         let detail = serde_json::json!({ "roles": roles, "account_type": account_type.as_str() });
-        record(tx, &user_event("user_add", by, username, detail), now)
+        record(tx, &user_event(ctx, "user_add", username, detail), now)
     })
 }
 
-pub fn set_password(app: &App, by: &str, username: &str, password: &Password) -> Result<()> {
+pub fn set_password(ctx: &Ctx, username: &str, password: &Password) -> Result<()> {
+    require_admin(ctx)?;
+    let app = ctx.app;
     valid_password(password)?;
     let hash = hash_password(password)?;
     let now = app.now();
@@ -128,7 +124,7 @@ pub fn set_password(app: &App, by: &str, username: &str, password: &Password) ->
         db::users::set_password(tx, username, &hash)?;
         db::users::delete_sessions(tx, u.id)?;
         db::users::bump_generation(tx)?;
-        record(tx, &user_event("user_passwd", by, username, serde_json::json!({})), now)
+        record(tx, &user_event(ctx, "user_passwd", username, serde_json::json!({})), now)
     })?;
     // After the commit: a validation racing with the change cannot cache
     // the old state again.
@@ -136,7 +132,9 @@ pub fn set_password(app: &App, by: &str, username: &str, password: &Password) ->
     Ok(())
 }
 
-pub fn set_disabled(app: &App, by: &str, username: &str, disabled: bool) -> Result<()> {
+pub fn set_disabled(ctx: &Ctx, username: &str, disabled: bool) -> Result<()> {
+    require_admin(ctx)?;
+    let app = ctx.app;
     let now = app.now();
     app.db.write(|tx| {
         let u = db::users::by_name(tx, username)?.ok_or(Error::NotFound(crate::error::What::User))?;
@@ -144,7 +142,7 @@ pub fn set_disabled(app: &App, by: &str, username: &str, disabled: bool) -> Resu
         db::users::delete_sessions(tx, u.id)?;
         db::users::bump_generation(tx)?;
         let t = if disabled { "user_disable" } else { "user_enable" };
-        record(tx, &user_event(t, by, username, serde_json::json!({})), now)
+        record(tx, &user_event(ctx, t, username, serde_json::json!({})), now)
     })?;
     app.auth.clear_cache();
     Ok(())
@@ -159,8 +157,10 @@ pub struct UserInfo {
     pub created_at: i64,
 }
 
-pub fn list(app: &App) -> Result<Vec<UserInfo>> {
-    Ok(app
+pub fn list(ctx: &Ctx) -> Result<Vec<UserInfo>> {
+    require_admin(ctx)?;
+    Ok(ctx
+        .app
         .db
         .read(db::users::list)?
         .into_iter()

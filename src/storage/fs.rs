@@ -7,7 +7,7 @@
 //! Invariant: a file under `blobs/` is complete and its name is its digest;
 //! it got there by `rename` from `uploads/` after an fsync.
 
-use super::{BlobReader, BlobStore, UploadWriter};
+use super::{BlobReader, BlobStore, PartWriter};
 use crate::error::{Context, Error, Result, What};
 use crate::model::Digest;
 use std::fs::{self, File, OpenOptions};
@@ -42,15 +42,20 @@ impl FsStore {
     }
 }
 
-/// Appends to a staged upload.  Small uploads are written directly; once an
-/// upload passes `OFFLOAD_AFTER` bytes the writes move to a writer thread,
+/// Appends one part to a staged upload file.  Small parts are written
+/// directly; once a part passes `OFFLOAD_AFTER` bytes the writes move to a writer thread,
 /// so that hashing the next buffer overlaps writing the last one, and that
 /// thread starts writeback every `SYNC_EVERY` bytes so the final fsync at
 /// commit has little left to do.
+/// A part dropped without `commit` cuts the file back to where the part
+/// began (an object store would simply not complete the part).
 struct FileWriter {
     file: Option<File>,
     written: u64,
     offload: Option<Offload>,
+    path: PathBuf,
+    start: u64,
+    committed: bool,
 }
 
 struct Offload {
@@ -63,8 +68,8 @@ const OFFLOAD_AFTER: u64 = 8 << 20;
 const SYNC_EVERY: u64 = 64 << 20;
 
 impl FileWriter {
-    fn new(file: File) -> FileWriter {
-        FileWriter { file: Some(file), written: 0, offload: None }
+    fn new(file: File, path: PathBuf, start: u64) -> FileWriter {
+        FileWriter { file: Some(file), written: 0, offload: None, path, start, committed: false }
     }
 
     fn start_offload(&mut self) -> io::Result<()> {
@@ -134,14 +139,24 @@ impl Write for FileWriter {
 impl Drop for FileWriter {
     fn drop(&mut self) {
         let _ = self.join_offload();
+        if !self.committed {
+            // The upload may be gone already (aborted): nothing to cut.
+            if let Ok(f) = OpenOptions::new().write(true).open(&self.path) {
+                if let Err(e) = f.set_len(self.start) {
+                    log::error!("cannot cut back an unfinished part path={} err={e}", self.path.display());
+                }
+            }
+        }
     }
 }
 
-impl UploadWriter for FileWriter {
-    fn finish(mut self: Box<Self>) -> Result<()> {
+impl PartWriter for FileWriter {
+    fn commit(mut self: Box<Self>) -> Result<()> {
         // Written bytes are in the page cache and survive a process crash;
         // commit_upload fsyncs before the blob becomes visible.
-        self.join_offload().context("write upload")
+        self.join_offload().context("write upload")?;
+        self.committed = true;
+        Ok(())
     }
 }
 
@@ -177,7 +192,7 @@ impl BlobStore for FsStore {
         Ok(Some((BlobReader::File(file), size)))
     }
 
-    fn create_upload(&self, id: &str) -> Result<()> {
+    fn begin_upload(&self, id: &str) -> Result<()> {
         OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -191,17 +206,15 @@ impl BlobStore for FsStore {
         Ok(not_found_none(fs::metadata(path), "stat upload")?.map(|m| m.len()))
     }
 
-    fn append_upload(&self, id: &str) -> Result<Box<dyn UploadWriter>> {
+    fn append_part(&self, id: &str) -> Result<Box<dyn PartWriter>> {
         let path = self.upload_path(id)?;
-        match not_found_none(OpenOptions::new().append(true).open(path), "open upload")? {
-            Some(f) => Ok(Box::new(FileWriter::new(f))),
+        match not_found_none(OpenOptions::new().append(true).open(&path), "open upload")? {
+            Some(f) => {
+                let start = f.metadata().context("stat upload")?.len();
+                Ok(Box::new(FileWriter::new(f, path, start)))
+            }
             None => Err(Error::NotFound(What::Upload)),
         }
-    }
-
-    fn truncate_upload(&self, id: &str, len: u64) -> Result<()> {
-        let f = OpenOptions::new().write(true).open(self.upload_path(id)?).context("open upload")?;
-        f.set_len(len).context("truncate upload")
     }
 
     fn read_upload(&self, id: &str) -> Result<Box<dyn Read + Send>> {
@@ -213,26 +226,35 @@ impl BlobStore for FsStore {
 
     fn commit_upload(&self, id: &str, digest: &Digest) -> Result<()> {
         let staged = self.upload_path(id)?;
+        let Some(file) = not_found_none(File::open(&staged), "open upload")? else {
+            return Err(Error::NotFound(What::Upload));
+        };
         let target = self.blob_path(digest);
         if target.exists() {
             // Same digest, same bytes: the committed file stays untouched.
-            fs::remove_file(&staged).context("remove duplicate upload")?;
+            not_found_none(fs::remove_file(&staged), "remove duplicate upload")?;
             return Ok(());
         }
-        File::open(&staged).and_then(|f| f.sync_all()).context("fsync upload")?;
+        file.sync_all().context("fsync upload")?;
+        drop(file);
         let dir = target.parent().expect("blob path has a parent");
         fs::create_dir_all(dir).context("create blob directory")?;
-        fs::rename(&staged, &target).context("rename upload into place")?;
+        match fs::rename(&staged, &target) {
+            Ok(()) => {}
+            // Aborted (or committed) by someone else since we opened it.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NotFound(What::Upload)),
+            Err(e) => return Err(e).context("rename upload into place"),
+        }
         File::open(dir).and_then(|d| d.sync_all()).context("fsync blob directory")?;
         Ok(())
     }
 
-    fn delete_upload(&self, id: &str) -> Result<()> {
+    fn abort_upload(&self, id: &str) -> Result<()> {
         not_found_none(fs::remove_file(self.upload_path(id)?), "remove upload")?;
         Ok(())
     }
 
-    fn each_blob_file(&self, f: &mut dyn FnMut(Option<Digest>, u64, &str)) -> Result<()> {
+    fn each_blob(&self, f: &mut dyn FnMut(Option<Digest>, u64, &str)) -> Result<()> {
         for alg in read_dir_or_empty(&self.blobs)? {
             let alg = alg.context("read blobs directory")?;
             let alg_name = alg.file_name().to_string_lossy().into_owned();
@@ -250,22 +272,29 @@ impl BlobStore for FsStore {
         Ok(())
     }
 
-    fn each_upload_file(&self, f: &mut dyn FnMut(&str, i64)) -> Result<()> {
+    fn each_upload(&self, f: &mut dyn FnMut(&str)) -> Result<()> {
         for file in read_dir_or_empty(&self.uploads)? {
             let file = file.context("read uploads directory")?;
             let name = file.file_name().to_string_lossy().into_owned();
-            let mtime = file
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_secs() as i64);
-            f(&name, mtime);
+            // Only names an upload id can have (nothing else is ours to abort).
+            if self.upload_path(&name).is_ok() {
+                f(&name);
+            }
         }
         Ok(())
     }
 
     fn delete_blob(&self, digest: &Digest) -> Result<bool> {
         Ok(not_found_none(fs::remove_file(self.blob_path(digest)), "remove blob")?.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fs_store_passes_the_conformance_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::FsStore::open(dir.path()).unwrap();
+        crate::storage::tests::conformance(&store);
     }
 }

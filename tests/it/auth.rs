@@ -202,7 +202,7 @@ fn disabled_users_and_changed_passwords_lose_access() {
         .as_str()
         .unwrap()
         .to_string();
-    mcr::service::users::set_password(&t.app, "test", "eve", &mcr::auth::Password::new("eve-password-2"))
+    mcr::service::users::set_password(&t.admin_ctx(), "eve", &mcr::auth::Password::new("eve-password-2"))
         .unwrap();
     // The token was never validated, so it is not cached: the session is gone.
     t.req("GET", "/v2/").auth(&format!("Bearer {tok}")).send().expect(401, None);
@@ -212,15 +212,14 @@ fn disabled_users_and_changed_passwords_lose_access() {
         .as_str()
         .unwrap()
         .to_string();
-    mcr::service::users::set_disabled(&t.app, "test", "eve", true).unwrap();
+    mcr::service::users::set_disabled(&t.admin_ctx(), "eve", true).unwrap();
     t.req("GET", "/v2/").auth(&format!("Bearer {tok}")).send().expect(401, None);
     t.req("GET", "/v2/token").auth(&basic("eve", "eve-password-2")).send().expect(401, None);
     // Bad user input to the user service is refused with a reason.
     let p = mcr::auth::Password::new("long-enough-1");
     for (name, pass) in [("", "long-enough-1"), ("bad name", "long-enough-1"), ("x", "short")] {
         let err = mcr::service::users::add(
-            &t.app,
-            "test",
+            &t.admin_ctx(),
             name,
             &mcr::auth::Password::new(pass),
             &[],
@@ -229,7 +228,72 @@ fn disabled_users_and_changed_passwords_lose_access() {
         assert!(matches!(err, Err(mcr::error::Error::BadRequest(_))), "{name:?}");
     }
     assert!(
-        mcr::service::users::add(&t.app, "test", "eve", &p, &[], mcr::policy::AccountType::Human).is_err(),
+        mcr::service::users::add(&t.admin_ctx(), "eve", &p, &[], mcr::policy::AccountType::Human).is_err(),
         "duplicate"
     );
+}
+
+/// The service is the gate for user management, snapshots and start-up
+/// tasks, whichever frontend (or none) calls it; mcr itself acts as a
+/// system actor that the audit log names.
+#[test]
+fn user_management_and_snapshots_are_gated_in_the_service() {
+    use mcr::error::Error;
+    use mcr::service::{admin, users};
+    let t = TestApp::new();
+    t.user("bob", "bob-password-1", &[], false);
+    let who = |username: &str, roles: &[&str], scoped: bool| mcr::model::Principal {
+        subject: format!("local:{username}"),
+        username: username.into(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        account_type: mcr::policy::AccountType::Human,
+        scope: scoped.then(|| {
+            std::sync::Arc::new(
+                mcr::model::Scope::parse_requested(["repository:a:pull"].into_iter()).unwrap(),
+            )
+        }),
+    };
+    let ctx = |actor| mcr::app::Ctx { app: &t.app, actor, req_id: "t", peer: None };
+    let p = mcr::auth::Password::new("long-enough-1");
+    let human = mcr::policy::AccountType::Human;
+    let (bob, anon) =
+        (ctx(mcr::model::Actor::User(who("bob", &[], false))), ctx(mcr::model::Actor::Anonymous));
+    let scoped_admin = ctx(mcr::model::Actor::User(who("admin", &["admin"], true)));
+    for (c, denied) in [(&bob, "Denied"), (&anon, "Unauthenticated"), (&scoped_admin, "InsufficientScope")] {
+        let outcomes = [
+            users::add(c, "mallory", &p, &["admin".into()], human).err(),
+            users::set_password(c, "admin", &p).err(),
+            users::set_disabled(c, "admin", true).err(),
+            users::list(c).err(),
+            admin::snapshot(c).err(),
+        ];
+        for (i, e) in outcomes.into_iter().enumerate() {
+            let e = e.unwrap_or_else(|| panic!("call {i} as {denied} was allowed"));
+            let kind = match e {
+                Error::Denied(_) => "Denied",
+                Error::Unauthenticated => "Unauthenticated",
+                Error::InsufficientScope { .. } => "InsufficientScope",
+                other => panic!("call {i}: unexpected {other:?}"),
+            };
+            assert_eq!(kind, denied, "call {i}");
+        }
+    }
+    // Only mcr itself creates the first administrator.
+    assert!(matches!(users::ensure_initial_admin(&t.admin_ctx()), Err(Error::Denied(_))));
+    // The system actor passes, and the audit log says it was the system.
+    let sys = mcr::app::Ctx::system(&t.app, "system:cli");
+    users::add(&sys, "carol", &p, &[], human).unwrap();
+    users::set_disabled(&sys, "carol", true).unwrap();
+    let filter = mcr::service::audit::Filter { limit: 100, ..Default::default() };
+    let rows = mcr::service::audit::query(&t.admin_ctx(), &filter).unwrap();
+    for event in ["user_add", "user_disable"] {
+        assert!(
+            rows.iter().any(|r| r.event_type == event
+                && r.actor.as_deref() == Some("system:cli")
+                && r.reference.as_deref() == Some("user:carol")),
+            "{event} by system:cli not audited: {rows:?}"
+        );
+    }
+    // Nothing the refused callers tried happened.
+    assert!(users::list(&sys).unwrap().iter().all(|u| u.username != "mallory"));
 }

@@ -184,6 +184,28 @@ fn reconcile_removes_leftovers_and_reports_missing_files() {
     t.req("GET", &format!("/v2/r/blobs/{kept}")).send().expect(200, None);
 }
 
+/// The database is the record of uploads: online, with the default TTL, a
+/// staged upload that no session names goes at once (no age needed), and
+/// a live session's bytes stay and can still be finished.
+#[test]
+fn online_reconcile_aborts_staged_uploads_without_a_session_and_keeps_live_ones() {
+    let t = TestApp::new();
+    let uploads = t.dir.path().join("data/uploads");
+    std::fs::write(uploads.join("0bad0bad-0000-4000-8000-000000000001"), b"junk").unwrap();
+    let loc = t.req("POST", "/v2/r/blobs/uploads/").send().header("Location").unwrap().to_string();
+    t.req("PATCH", &loc).body(b"live ").send().expect(202, None);
+    let v = t.req("POST", "/v1/gc/reconcile").send().json();
+    assert_eq!(v["staging_files_removed"], 1, "{v}");
+    assert_eq!(v["uploads_purged"], 0, "{v}");
+    assert_eq!(std::fs::read_dir(&uploads).unwrap().count(), 1, "only the live session's upload is left");
+    let d = sha256(b"live session");
+    t.req("PUT", &format!("{loc}?digest={d}")).body(b"session").send().expect(201, None);
+    assert_eq!(t.req("GET", &format!("/v2/r/blobs/{d}")).send().body, b"live session");
+    // Monolithic uploads are sessions too while they run: none is left over.
+    t.blob("r", b"monolithic");
+    assert_eq!(std::fs::read_dir(&uploads).unwrap().count(), 0);
+}
+
 #[test]
 fn admin_api_auth_and_errors() {
     let t = TestApp::new();
@@ -456,5 +478,9 @@ fn scheduled_collections_run_on_the_gc_thread() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     assert_eq!(srv.http("HEAD", &format!("/v2/s/blobs/{}", sha256(g)), &[], b"").status, 404);
-    assert!(srv.log().contains("gc started") && srv.log().contains("actor=scheduler"), "{}", srv.log());
+    assert!(
+        srv.log().contains("gc started") && srv.log().contains("actor=system:gc-schedule"),
+        "{}",
+        srv.log()
+    );
 }

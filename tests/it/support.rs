@@ -66,8 +66,9 @@ impl TestApp {
         let mut config = Config::default();
         config.storage.data_dir = dir.path().join("data");
         f(&mut config);
-        let app = App::open(config).unwrap();
-        let admin = mcr::service::users::ensure_initial_admin(&app)
+        let store = mcr::storage::open(&config.storage).unwrap();
+        let app = App::open(config, store).unwrap();
+        let admin = mcr::service::users::ensure_initial_admin(&mcr::app::Ctx::system(&app, "system:startup"))
             .unwrap()
             .map(|p| p.expose().to_string())
             .unwrap_or_default();
@@ -109,7 +110,7 @@ impl TestApp {
     pub fn user(&self, name: &str, pass: &str, roles: &[&str], system: bool) {
         let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
         let kind = if system { mcr::policy::AccountType::System } else { mcr::policy::AccountType::Human };
-        mcr::service::users::add(&self.app, "test", name, &mcr::auth::Password::new(pass), &roles, kind)
+        mcr::service::users::add(&self.admin_ctx(), name, &mcr::auth::Password::new(pass), &roles, kind)
             .unwrap();
     }
 

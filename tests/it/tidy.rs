@@ -133,3 +133,56 @@ fn every_file_says_what_it_is_for() {
         assert!(text.starts_with("//!"), "{} lacks a //! header", f.display());
     }
 }
+
+/// The gates of `service::access`; a service entry point's first statement
+/// is one of them.
+const GATES: &[&str] =
+    &["authorize(ctx,", "require_admin(ctx)", "require_user(ctx)", "require_system(ctx)", "public(ctx)"];
+
+/// Public functions of `service` that are not entry points: they take no
+/// caller and touch no state.
+const NOT_ENTRY_POINTS: &[&str] = &[
+    "parse_repo",   // input → RepoName
+    "parse_digest", // input → Digest
+    "mark_started", // records the process start time, at start-up
+];
+
+/// Every public function of `service` (outside `access`, which defines the
+/// gates) begins with a gate, so no frontend can reach state unchecked.
+#[test]
+fn every_service_function_starts_at_the_gate() {
+    let mut checked = 0;
+    for f in files("service") {
+        if f.ends_with("access.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(rest) = line.strip_prefix("pub fn ").or_else(|| line.strip_prefix("pub(crate) fn "))
+            else {
+                continue;
+            };
+            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            if NOT_ENTRY_POINTS.contains(&name.as_str()) {
+                continue;
+            }
+            // The body starts after the line that ends the signature.
+            let open = (i..lines.len()).find(|&j| lines[j].trim_end().ends_with('{')).unwrap();
+            let first = lines[open + 1..]
+                .iter()
+                .map(|l| l.trim())
+                .find(|l| !l.is_empty() && !l.starts_with("//"))
+                .unwrap_or("");
+            let first = first.trim_start_matches("super::").trim_start_matches("access::");
+            assert!(
+                GATES.iter().any(|g| first.starts_with(g)),
+                "{}:{}: pub fn {name} does not begin with a gate of service::access (begins: {first:?})",
+                f.display(),
+                i + 1
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "only {checked} service functions found: is the scan still reading them?");
+}

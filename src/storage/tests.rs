@@ -1,0 +1,257 @@
+//! The blob-store conformance suite: what every `BlobStore` must do,
+//! crash-shaped cases included.  `FsStore` runs it in `cargo test`; a new
+//! backend calls `conformance(&store)` from a test of its own.
+//!
+//! The suite uses fresh upload ids and digests of its own making, so it can
+//! run against a store that already holds data.
+
+use super::BlobStore;
+use crate::error::{Error, What};
+use crate::model::{Algorithm, Digest};
+use std::io::{Read, Write};
+
+/// Runs every case against `store`; panics naming the first that fails.
+pub fn conformance(store: &dyn BlobStore) {
+    let salt = salt();
+    staged_upload_grows_by_committed_parts(store, &salt);
+    a_part_dropped_uncommitted_leaves_the_upload_as_it_was(store, &salt);
+    commit_makes_the_blob_and_ends_the_upload(store, &salt);
+    commit_twice_and_abort_after_commit(store, &salt);
+    a_second_upload_of_the_same_blob_keeps_the_first(store, &salt);
+    abort_discards_and_is_idempotent(store, &salt);
+    unknown_and_foreign_ids_are_refused(store, &salt);
+    readers_never_see_part_of_a_blob_while_it_commits(store, &salt);
+    delete_blob(store, &salt);
+}
+
+/// Random bytes so that two runs (or two stores sharing a bucket) never
+/// collide on an id or a digest.
+fn salt() -> String {
+    let mut b = [0u8; 6];
+    getrandom::fill(&mut b).expect("random salt");
+    crate::model::to_hex(&b)
+}
+
+fn id(salt: &str, n: u32) -> String {
+    format!("c0ffee00-{n:04x}-4000-8000-{salt}")
+}
+
+fn body(salt: &str, tag: &str, len: usize) -> Vec<u8> {
+    let seed = format!("{salt}/{tag}/");
+    seed.bytes().cycle().enumerate().map(|(i, b)| b ^ (i as u8)).take(len).collect()
+}
+
+fn digest(bytes: &[u8]) -> Digest {
+    Digest::of(Algorithm::Sha256, bytes)
+}
+
+fn put_part(store: &dyn BlobStore, id: &str, bytes: &[u8]) {
+    let mut w = store.append_part(id).expect("open part");
+    w.write_all(bytes).expect("write part");
+    w.commit().expect("commit part");
+}
+
+fn read_upload(store: &dyn BlobStore, id: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    store.read_upload(id).expect("read upload").read_to_end(&mut out).expect("read upload bytes");
+    out
+}
+
+fn read_blob(store: &dyn BlobStore, d: &Digest) -> Option<Vec<u8>> {
+    let (mut r, size) = store.open(d).expect("open blob")?;
+    let mut out = Vec::new();
+    match &mut r {
+        super::BlobReader::File(f) => f.read_to_end(&mut out),
+        super::BlobReader::Stream(s) => s.read_to_end(&mut out),
+    }
+    .expect("read blob");
+    assert_eq!(out.len() as u64, size, "open() reports the size it reads");
+    Some(out)
+}
+
+fn listed_uploads(store: &dyn BlobStore) -> Vec<String> {
+    let mut ids = Vec::new();
+    store.each_upload(&mut |id| ids.push(id.to_string())).expect("list uploads");
+    ids
+}
+
+fn listed_blob(store: &dyn BlobStore, d: &Digest) -> Option<u64> {
+    let mut found = None;
+    store
+        .each_blob(&mut |digest, size, _| {
+            if digest.as_ref() == Some(d) {
+                found = Some(size);
+            }
+        })
+        .expect("list blobs");
+    found
+}
+
+fn is_upload_not_found<T>(r: crate::error::Result<T>) -> bool {
+    matches!(r, Err(Error::NotFound(What::Upload)))
+}
+
+fn staged_upload_grows_by_committed_parts(store: &dyn BlobStore, salt: &str) {
+    let id = id(salt, 1);
+    store.begin_upload(&id).expect("begin");
+    assert_eq!(store.upload_size(&id).unwrap(), Some(0), "a new upload is empty");
+    assert!(store.begin_upload(&id).is_err(), "an id in use cannot begin again");
+    assert!(listed_uploads(store).contains(&id), "a staged upload is listed");
+    let (a, b) = (body(salt, "a", 1000), body(salt, "b", 1));
+    put_part(store, &id, &a);
+    put_part(store, &id, &b);
+    // An empty part is a part: nothing changes.
+    put_part(store, &id, &[]);
+    assert_eq!(store.upload_size(&id).unwrap(), Some(1001));
+    assert_eq!(read_upload(store, &id), [a, b].concat(), "parts read back in order");
+    store.abort_upload(&id).unwrap();
+}
+
+fn a_part_dropped_uncommitted_leaves_the_upload_as_it_was(store: &dyn BlobStore, salt: &str) {
+    let id = id(salt, 2);
+    store.begin_upload(&id).unwrap();
+    let first = body(salt, "first", 5000);
+    put_part(store, &id, &first);
+    // A client that vanished mid-chunk: small, then large (a backend may
+    // hand large parts to a writer thread).
+    for len in [100, 9 << 20] {
+        let mut w = store.append_part(&id).unwrap();
+        w.write_all(&body(salt, "lost", len)).unwrap();
+        drop(w);
+        assert_eq!(
+            store.upload_size(&id).unwrap(),
+            Some(5000),
+            "a dropped part of {len} bytes left no trace"
+        );
+        assert_eq!(read_upload(store, &id), first);
+    }
+    let second = body(salt, "second", 9 << 20);
+    put_part(store, &id, &second);
+    assert_eq!(store.upload_size(&id).unwrap(), Some(5000 + (9 << 20)));
+    assert_eq!(digest(&read_upload(store, &id)), digest(&[first, second].concat()));
+    store.abort_upload(&id).unwrap();
+}
+
+fn commit_makes_the_blob_and_ends_the_upload(store: &dyn BlobStore, salt: &str) {
+    let id = id(salt, 3);
+    let bytes = body(salt, "blob", 70_000);
+    let d = digest(&bytes);
+    assert_eq!(store.stat(&d).unwrap(), None, "no blob before its commit");
+    assert!(store.open(&d).unwrap().is_none());
+    store.begin_upload(&id).unwrap();
+    put_part(store, &id, &bytes[..30_000]);
+    put_part(store, &id, &bytes[30_000..]);
+    store.commit_upload(&id, &d).expect("commit");
+    assert_eq!(store.stat(&d).unwrap(), Some(70_000));
+    assert_eq!(read_blob(store, &d).as_deref(), Some(&bytes[..]));
+    assert_eq!(listed_blob(store, &d), Some(70_000), "a committed blob is listed with its size");
+    assert_eq!(store.upload_size(&id).unwrap(), None, "a committed upload is gone");
+    assert!(!listed_uploads(store).contains(&id), "a committed upload is not listed");
+    assert!(is_upload_not_found(store.append_part(&id)), "no part after commit");
+    store.delete_blob(&d).unwrap();
+}
+
+fn commit_twice_and_abort_after_commit(store: &dyn BlobStore, salt: &str) {
+    let id = id(salt, 4);
+    let bytes = body(salt, "twice", 4096);
+    let d = digest(&bytes);
+    store.begin_upload(&id).unwrap();
+    put_part(store, &id, &bytes);
+    store.commit_upload(&id, &d).unwrap();
+    // A retried commit (a crash between commit and its row, then a retry).
+    assert!(is_upload_not_found(store.commit_upload(&id, &d)), "a second commit finds no upload");
+    // Reconcile aborting an upload whose row went with its commit.
+    store.abort_upload(&id).expect("abort after commit is harmless");
+    assert_eq!(read_blob(store, &d).as_deref(), Some(&bytes[..]), "the blob outlives both");
+    store.delete_blob(&d).unwrap();
+}
+
+fn a_second_upload_of_the_same_blob_keeps_the_first(store: &dyn BlobStore, salt: &str) {
+    let (one, two) = (id(salt, 5), id(salt, 6));
+    let bytes = body(salt, "same", 10_000);
+    let d = digest(&bytes);
+    for id in [&one, &two] {
+        store.begin_upload(id).unwrap();
+        put_part(store, id, &bytes);
+    }
+    store.commit_upload(&one, &d).unwrap();
+    store.commit_upload(&two, &d).expect("committing an existing blob again is fine");
+    assert_eq!(read_blob(store, &d).as_deref(), Some(&bytes[..]));
+    assert_eq!(store.upload_size(&two).unwrap(), None, "the duplicate upload is gone");
+    store.delete_blob(&d).unwrap();
+}
+
+fn abort_discards_and_is_idempotent(store: &dyn BlobStore, salt: &str) {
+    let id = id(salt, 7);
+    store.begin_upload(&id).unwrap();
+    put_part(store, &id, &body(salt, "abort", 2048));
+    store.abort_upload(&id).unwrap();
+    assert_eq!(store.upload_size(&id).unwrap(), None);
+    assert!(!listed_uploads(store).contains(&id));
+    store.abort_upload(&id).expect("a second abort is harmless");
+    assert!(is_upload_not_found(store.append_part(&id)), "no part after abort");
+    assert!(store.read_upload(&id).is_err(), "nothing to read after abort");
+    let d = digest(b"never committed");
+    assert!(is_upload_not_found(store.commit_upload(&id, &d)), "no commit after abort");
+    assert_eq!(store.stat(&d).unwrap(), None);
+}
+
+fn unknown_and_foreign_ids_are_refused(store: &dyn BlobStore, salt: &str) {
+    let unknown = id(salt, 8);
+    assert_eq!(store.upload_size(&unknown).unwrap(), None);
+    assert!(is_upload_not_found(store.append_part(&unknown)));
+    assert!(store.read_upload(&unknown).is_err());
+    assert!(is_upload_not_found(store.commit_upload(&unknown, &digest(b"x"))));
+    store.abort_upload(&unknown).expect("aborting an unknown upload is harmless");
+    // Ids are made by the registry; anything else must not reach a path or a key.
+    for bad in ["", "../../etc/passwd", "a/b", "..", &"f".repeat(300)] {
+        assert!(store.begin_upload(bad).is_err(), "begin_upload({bad:?}) must be refused");
+        assert!(store.append_part(bad).is_err(), "append_part({bad:?}) must be refused");
+        assert!(store.commit_upload(bad, &digest(b"x")).is_err(), "commit_upload({bad:?}) must be refused");
+    }
+}
+
+fn readers_never_see_part_of_a_blob_while_it_commits(store: &dyn BlobStore, salt: &str) {
+    let bytes = body(salt, "race", 4 << 20);
+    let d = digest(&bytes);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut seen = 0;
+            while !done.load(std::sync::atomic::Ordering::Acquire) || seen == 0 {
+                if let Some(got) = read_blob(store, &d) {
+                    assert!(got == bytes, "a reader saw {} bytes of a blob being committed", got.len());
+                    seen += 1;
+                }
+                if let Some(size) = store.stat(&d).unwrap() {
+                    assert_eq!(size, bytes.len() as u64, "stat saw part of a blob");
+                }
+            }
+            seen
+        });
+        for n in 0..3 {
+            let id = id(salt, 9 + n);
+            store.begin_upload(&id).unwrap();
+            put_part(store, &id, &bytes[..1 << 20]);
+            put_part(store, &id, &bytes[1 << 20..]);
+            store.commit_upload(&id, &d).unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Release);
+        assert!(reader.join().expect("reader thread") > 0);
+    });
+    store.delete_blob(&d).unwrap();
+}
+
+fn delete_blob(store: &dyn BlobStore, salt: &str) {
+    let id = id(salt, 20);
+    let bytes = body(salt, "delete", 100);
+    let d = digest(&bytes);
+    store.begin_upload(&id).unwrap();
+    put_part(store, &id, &bytes);
+    store.commit_upload(&id, &d).unwrap();
+    assert!(store.delete_blob(&d).unwrap(), "deleting a blob that exists says so");
+    assert!(!store.delete_blob(&d).unwrap(), "deleting it again says it was not there");
+    assert_eq!(store.stat(&d).unwrap(), None);
+    assert!(store.open(&d).unwrap().is_none());
+    assert_eq!(listed_blob(store, &d), None);
+}
