@@ -79,11 +79,13 @@ fn answer(app: &App, req: &mut Request, req_id: &str) -> Response {
         (_, "/v1/health" | "/v1/openapi.json") => return error(&ctx, &Error::MethodNotAllowed),
         _ => {}
     }
-    if let Some(h) = req.header("Authorization") {
-        match service::session::authenticate(&ctx, h) {
+    match req.credentials() {
+        Ok(None) => {}
+        Ok(Some(creds)) => match service::session::authenticate(&ctx, &creds) {
             Ok(a) => ctx.actor = a,
             Err(e) => return error(&ctx, &e),
-        }
+        },
+        Err(crate::http::MalformedCredentials) => return error(&ctx, &Error::Unauthenticated),
     }
     let result = if matches!(ctx.actor, Actor::Anonymous) {
         Err(Error::Unauthenticated)

@@ -8,14 +8,12 @@
 pub mod cache;
 pub mod local;
 pub mod mcias;
-mod secret;
 
-pub use secret::{Password, Token};
+pub use crate::model::{Credentials, Password, Token};
 
 use crate::error::{Error, Result};
 use crate::model::Clock;
 use crate::policy::Principal;
-use base64::Engine as _;
 use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -59,33 +57,6 @@ pub trait IdentityProvider: Send + Sync {
             Some(issued) => self.validate(&issued.token),
             None => Ok(None),
         }
-    }
-}
-
-/// What a request presented in its `Authorization` header.
-pub enum Credentials {
-    Bearer(Token),
-    Basic(String, Password),
-}
-
-impl Credentials {
-    /// Parses `Bearer <token>` or `Basic <base64(user:pass)>`.
-    pub fn parse(header: &str) -> Option<Credentials> {
-        let (scheme, rest) = header.trim().split_once(' ')?;
-        let rest = rest.trim();
-        if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
-            return Some(Credentials::Bearer(Token::new(rest)));
-        }
-        if scheme.eq_ignore_ascii_case("basic") {
-            let raw = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
-            let text = String::from_utf8(raw).ok()?;
-            let (user, pass) = text.split_once(':')?;
-            if user.is_empty() {
-                return None;
-            }
-            return Some(Credentials::Basic(user.to_string(), Password::new(pass)));
-        }
-        None
     }
 }
 
@@ -552,21 +523,6 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_authorization_headers() {
-        assert!(
-            matches!(Credentials::parse("Bearer abc"), Some(Credentials::Bearer(t)) if t.expose() == "abc")
-        );
-        let b = base64::engine::general_purpose::STANDARD.encode("alice:pa:ss");
-        match Credentials::parse(&format!("Basic {b}")) {
-            Some(Credentials::Basic(u, p)) => assert_eq!((u.as_str(), p.expose()), ("alice", "pa:ss")),
-            _ => panic!("basic not parsed"),
-        }
-        for bad in ["", "Bearer", "Bearer ", "Basic !!!", "Basic Og==", "Digest x", "Basic bm9jb2xvbg=="] {
-            assert!(Credentials::parse(bad).is_none(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn throttle_backs_off_per_user_and_address_and_budgets_addresses() {

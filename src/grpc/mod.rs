@@ -127,7 +127,10 @@ pub(crate) fn admit(ctx: &Ctx, creds: Option<&str>, need: Need) -> Result<Actor,
         return Ok(Actor::Anonymous);
     }
     let actor = match creds {
-        Some(h) => crate::service::session::authenticate(ctx, h)?,
+        Some(h) => {
+            let creds = crate::http::credentials(h).ok_or(Error::Unauthenticated)?;
+            crate::service::session::authenticate(ctx, &creds)?
+        }
         None => return Err(Error::Unauthenticated),
     };
     if need == Need::Admin {

@@ -11,12 +11,14 @@
 mod body;
 mod conn;
 mod head;
+mod input;
 pub mod metrics;
 mod reactor;
 mod relay;
 mod server;
 pub mod tls;
 
+pub use input::{credentials, parse_query, MalformedCredentials};
 pub use relay::{PeerMap, Relay};
 pub use server::HttpServer;
 
@@ -135,27 +137,6 @@ impl Request<'_> {
     pub fn path(&self) -> &str {
         self.url.split_once('?').map_or(&self.url, |(p, _)| p)
     }
-
-    pub fn query(&self) -> Vec<(String, String)> {
-        parse_query(self.url.split_once('?').map_or("", |(_, q)| q))
-    }
-
-    /// Reads the whole body if it is at most `limit` bytes.  A declared
-    /// length over the limit is refused before a byte is read; `None`
-    /// means the body was larger (chunked) and was not kept.
-    pub fn read_capped(&mut self, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
-        if self.content_length().is_some_and(|n| n > limit) {
-            return Ok(None);
-        }
-        let mut buf = Vec::new();
-        self.body.take(limit + 1).read_to_end(&mut buf)?;
-        Ok((buf.len() as u64 <= limit).then_some(buf))
-    }
-
-    /// Declared body length, if the client sent a valid `Content-Length`.
-    pub fn content_length(&self) -> Option<u64> {
-        self.header("Content-Length").and_then(|v| v.trim().parse().ok())
-    }
 }
 
 pub enum Body {
@@ -205,64 +186,8 @@ impl Response {
     }
 }
 
-/// Decodes `application/x-www-form-urlencoded` pairs; malformed escapes are
-/// kept literally (validation of the values happens later).
-pub fn parse_query(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex_val(b[i + 1]), hex_val(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|d| d as u8)
-}
-
 static REQ_SEQ: AtomicU64 = AtomicU64::new(1);
 
 pub fn next_request_id() -> String {
     format!("{:08x}", REQ_SEQ.fetch_add(1, Ordering::Relaxed))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_decoding() {
-        assert_eq!(
-            parse_query("digest=sha256%3Aab&tag=a&tag=b&x&bad=%zz%4"),
-            vec![
-                ("digest".into(), "sha256:ab".into()),
-                ("tag".into(), "a".into()),
-                ("tag".into(), "b".into()),
-                ("x".into(), "".into()),
-                ("bad".into(), "%zz%4".into()),
-            ]
-        );
-    }
 }

@@ -8,12 +8,14 @@ mod actor;
 mod digest;
 mod name;
 mod scope;
+mod secret;
 mod time;
 
 pub use actor::{AccountType, Actor, Principal};
 pub use digest::{to_hex, Algorithm, Digest, Hasher};
 pub use name::{Reference, RepoName, Tag};
 pub use scope::{Grant, Scope};
+pub use secret::{Credentials, Password, Token};
 pub use time::{rfc3339, Clock, SystemClock};
 
 /// Media types the registry treats specially.

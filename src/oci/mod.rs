@@ -68,9 +68,10 @@ fn answer(app: &App, req: &mut Request, req_id: &str) -> Response {
 /// The actor behind the request's credentials; no credentials is anonymous,
 /// bad credentials are an error (never a silent downgrade to anonymous).
 fn authenticate(ctx: &Ctx, req: &Request) -> Result<Actor> {
-    match req.header("Authorization") {
-        None => Ok(Actor::Anonymous),
-        Some(h) => service::session::authenticate(ctx, h),
+    match req.credentials() {
+        Ok(None) => Ok(Actor::Anonymous),
+        Ok(Some(creds)) => service::session::authenticate(ctx, &creds),
+        Err(crate::http::MalformedCredentials) => Err(Error::Unauthenticated),
     }
 }
 

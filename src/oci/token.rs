@@ -4,15 +4,15 @@
 use crate::app::Ctx;
 use crate::auth::{Credentials, Password};
 use crate::error::{Error, Result};
-use crate::http::{parse_query, Request, Response};
+use crate::http::{Request, Response};
 use crate::model::Scope;
 
 const FORM_LIMIT: u64 = crate::http::FORM_BODY_LIMIT;
 
 pub fn handle(ctx: &Ctx, req: &mut Request) -> Result<Response> {
     let (user, pass, scopes) = match req.method.as_str() {
-        "GET" => match req.header("Authorization").and_then(Credentials::parse) {
-            Some(Credentials::Basic(u, p)) => {
+        "GET" => match req.credentials() {
+            Ok(Some(Credentials::Basic(u, p))) => {
                 let q = req.query();
                 let scopes: Vec<String> =
                     q.into_iter().filter(|(k, _)| k == "scope").map(|(_, v)| v).collect();
@@ -21,11 +21,10 @@ pub fn handle(ctx: &Ctx, req: &mut Request) -> Result<Response> {
             _ => return Err(Error::Unauthenticated),
         },
         "POST" => {
-            let body = req
-                .read_capped(FORM_LIMIT)
+            let form = req
+                .read_form(FORM_LIMIT)
                 .map_err(|e| Error::BodyIncomplete(format!("token request body: {e}")))?
                 .ok_or(Error::BodyTooLarge { limit: FORM_LIMIT })?;
-            let form = parse_query(&String::from_utf8_lossy(&body));
             let get = |k: &str| form.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
             match get("grant_type").as_deref() {
                 Some("password") => {}

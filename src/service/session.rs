@@ -7,16 +7,15 @@ use crate::error::{Error, Result};
 use crate::model::{Actor, Scope};
 use crate::policy::Principal;
 
-/// The actor behind an `Authorization` header value; failures are audited.
-pub fn authenticate(ctx: &Ctx, header: &str) -> Result<Actor> {
+/// The actor behind the credentials a request presented; failures are audited.
+pub fn authenticate(ctx: &Ctx, creds: &Credentials) -> Result<Actor> {
     super::access::public(ctx)?;
-    let creds = Credentials::parse(header).ok_or(Error::Unauthenticated)?;
     let peer = ctx.peer.map(|a| a.ip());
-    match ctx.app.auth.authenticate(&creds, peer) {
+    match ctx.app.auth.authenticate(creds, peer) {
         Ok(p) => Ok(Actor::User(p)),
         Err(e) => {
             // The name is the client's input: keep a short, printable prefix.
-            let (user, method) = match &creds {
+            let (user, method) = match creds {
                 Credentials::Basic(u, _) => (Some(u.escape_debug().take(64).collect()), "basic"),
                 Credentials::Bearer(_) => (None, "bearer"),
             };

@@ -186,3 +186,23 @@ fn every_service_function_starts_at_the_gate() {
     }
     assert!(checked > 30, "only {checked} service functions found: is the scan still reading them?");
 }
+
+/// Request input is read through `http` (form_urlencoded, cookie, the
+/// credentials parser), never decoded by hand in a frontend or the service.
+#[test]
+fn request_input_is_parsed_in_http() {
+    for layer in ["oci", "admin_api", "grpc", "service", "router.rs"] {
+        for f in files(layer) {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for banned in [
+                "base64::",
+                "split('&')",
+                "percent_decode",
+                "req.header(\"Authorization\")",
+                "req.header(\"Cookie\")",
+            ] {
+                assert!(!text.contains(banned), "{} decodes request input by hand ({banned})", f.display());
+            }
+        }
+    }
+}

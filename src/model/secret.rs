@@ -1,6 +1,6 @@
 //! Secrets that must never reach a log: their `Debug` and `Display` say
 //! "[redacted]", and only `expose` gives the value, at the one place that
-//! needs it.
+//! needs it; and the credentials a request presents, made of them.
 
 use std::fmt;
 
@@ -35,6 +35,13 @@ macro_rules! secret {
 
 secret!(Password, "Password");
 secret!(Token, "Token");
+
+/// What a request presented in its `Authorization` header (or gRPC
+/// metadata), parsed by the transport.
+pub enum Credentials {
+    Bearer(Token),
+    Basic(String, Password),
+}
 
 #[cfg(test)]
 mod tests {
