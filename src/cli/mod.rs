@@ -5,6 +5,7 @@
 //! Invariant: commands print only through `types` (aligned tables or
 //! stable JSON); every failure is a `CliError` with a documented exit code.
 
+pub mod commands;
 pub mod grpc;
 pub mod rest;
 pub mod types;
