@@ -1,12 +1,21 @@
 //! Generates the protobuf messages and grpcio stubs of proto/mcr.proto at
 //! build time: a pure-Rust parse (protobuf-parse 3, which keeps `service`
 //! blocks), re-read as protobuf 2 descriptors (the only major grpcio's code
-//! generator supports), then protobuf-codegen and grpcio-compiler.
+//! generator supports), then protobuf-codegen and grpcio-compiler. Also
+//! checks that htmx (embedded by the web UI) has been fetched.
 
 use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=proto/mcr.proto");
+    // The web UI embeds htmx, which scripts/deps fetches (not committed).
+    println!("cargo:rerun-if-changed=vendor/htmx.min.js");
+    if !std::path::Path::new("vendor/htmx.min.js").exists() {
+        panic!(
+            "vendor/htmx.min.js is missing: run ./scripts/deps build, which fetches htmx.org from the npm \
+             registry at the pinned version and checks its integrity"
+        );
+    }
     let fds3 = protobuf_parse::Parser::new()
         .pure()
         .include("proto")

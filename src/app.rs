@@ -25,6 +25,8 @@ pub struct App {
     pub blob_locks: Arc<BlobLocks>,
     pub gc: Arc<Gc>,
     pub uploads: UploadStates,
+    /// The key of the web UI's CSRF tokens (`<data>/ui-csrf.key`, 0600).
+    pub ui_key: [u8; 32],
 }
 
 impl App {
@@ -39,6 +41,7 @@ impl App {
         let dir = &config.storage.data_dir;
         std::fs::create_dir_all(dir).context("create data directory")?;
         let db = Db::open(&dir.join("mcr.db"))?;
+        let ui_key = key_file(&dir.join("ui-csrf.key"))?;
         let provider: Box<dyn IdentityProvider> = match config.auth.provider.as_str() {
             "mcias" => {
                 let ca = match config.auth.mcias_ca.as_str() {
@@ -73,12 +76,38 @@ impl App {
             blob_locks,
             gc,
             uploads: UploadStates::default(),
+            ui_key,
         })
     }
 
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
+}
+
+/// A 32-byte secret kept in `path` (0600), made on first use.
+fn key_file(path: &std::path::Path) -> Result<[u8; 32]> {
+    if let Ok(bytes) = std::fs::read(path) {
+        return bytes.try_into().map_err(|_| {
+            Error::Internal(anyhow::anyhow!(
+                "{} is not a 32-byte key; remove it to make a new one",
+                path.display()
+            ))
+        });
+    }
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| Error::Internal(anyhow::anyhow!("random key: {e}")))?;
+    let tmp = path.with_extension("partial");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    use std::io::Write as _;
+    opts.open(&tmp)
+        .and_then(|mut f| f.write_all(&key).and_then(|_| f.sync_all()))
+        .context("write key file")?;
+    std::fs::rename(&tmp, path).context("put key file in place")?;
+    Ok(key)
 }
 
 /// Who is asking, from where, under which request id.

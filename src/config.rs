@@ -20,7 +20,23 @@ pub struct Config {
     pub audit: Audit,
     pub gc: Gc,
     pub uploads: Uploads,
+    pub ui: Ui,
     pub log: Log,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ui {
+    /// A web UI session unused for this long ends.
+    pub session_idle: String,
+    /// A web UI session ends this long after its login, used or not.
+    pub session_max: String,
+}
+
+impl Default for Ui {
+    fn default() -> Self {
+        Ui { session_idle: "30m".into(), session_max: "12h".into() }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -321,6 +337,11 @@ impl Config {
         parse_duration(&self.gc.interval).context("gc.interval")?;
         parse_duration(&self.gc.min_age).context("gc.min_age")?;
         parse_duration(&self.uploads.ttl).context("uploads.ttl")?;
+        let idle = parse_duration(&self.ui.session_idle).context("ui.session_idle")?;
+        let max = parse_duration(&self.ui.session_max).context("ui.session_max")?;
+        if idle < 60 || max < idle || max > 30 * 86400 {
+            bail!("ui.session_idle must be at least 1m and ui.session_max between it and 30d");
+        }
         let ttl = parse_duration(&self.auth.token_ttl).context("auth.token_ttl")?;
         if !(60..=30 * 86400).contains(&ttl) {
             bail!("auth.token_ttl must be between 1m and 30d");
@@ -337,6 +358,14 @@ impl Config {
 
     pub fn gc_min_age_secs(&self) -> i64 {
         parse_duration(&self.gc.min_age).unwrap_or(3600) as i64
+    }
+
+    /// (idle, absolute) lifetimes of a web UI session, in seconds.
+    pub fn ui_session_secs(&self) -> (i64, i64) {
+        (
+            parse_duration(&self.ui.session_idle).unwrap_or(1800) as i64,
+            parse_duration(&self.ui.session_max).unwrap_or(43200) as i64,
+        )
     }
 
     pub fn uploads_ttl_secs(&self) -> i64 {

@@ -2,7 +2,8 @@
 //!
 //! Modules in reading order: the data model and errors, configuration and
 //! the application root, the service layer and what it stands on (database,
-//! storage), then the frontends (HTTP plumbing, the OCI `/v2` API).
+//! storage), then the frontends (HTTP plumbing, the OCI `/v2` API, the admin API, gRPC, the
+//! web UI with its `templates/`).
 
 pub mod admin_api;
 pub mod app;
@@ -21,3 +22,6 @@ pub mod policy;
 pub mod router;
 pub mod service;
 pub mod storage;
+#[path = "../templates/mod.rs"]
+pub mod templates;
+pub mod ui;

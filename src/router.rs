@@ -1,5 +1,6 @@
 //! The router above the HTTP transport: maps a request's path to its
-//! frontend (`/v2` → `oci`, `/v1` → `admin_api`, `/metrics`), and stamps
+//! frontend (`/v2` → `oci`, `/v1` → `admin_api`, `/metrics`, `/` and `/ui/` →
+//! `ui`), and stamps
 //! the request id on every answer.
 //!
 //! Invariant: the transport knows no frontend and no frontend knows the
@@ -59,6 +60,8 @@ pub fn dispatch(app: &App, req: &mut Request, req_id: &str) -> Response {
         crate::admin_api::handle(app, req, req_id)
     } else if path == "/metrics" {
         crate::admin_api::metrics(app, req, req_id)
+    } else if path == "/" || path == "/ui" || path.starts_with("/ui/") {
+        crate::ui::handle(app, req, req_id)
     } else {
         let body = serde_json::json!({ "error": { "code": "NOT_FOUND", "message": "no such endpoint", "request_id": req_id } });
         Response::json(404, body.to_string().into_bytes())

@@ -108,14 +108,40 @@ pub struct Counts {
     pub tags: i64,
     pub blobs: i64,
     pub storage_bytes: i64,
+    /// What the repositories' blobs would take without sharing: the sum over
+    /// repositories of the blobs each may serve.
+    pub logical_bytes: i64,
 }
 
 pub fn counts(c: &Conn) -> Result<Counts> {
     c.query_row(
         "SELECT (SELECT count(*) FROM repositories), (SELECT count(*) FROM manifests), (SELECT count(*) FROM tags),
-                (SELECT count(*) FROM blobs), (SELECT coalesce(sum(size), 0) FROM blobs)",
+                (SELECT count(*) FROM blobs), (SELECT coalesce(sum(size), 0) FROM blobs),
+                (SELECT coalesce(sum(b.size), 0) FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest)",
         [],
-        |r| Ok(Counts { repositories: r.get(0)?, manifests: r.get(1)?, tags: r.get(2)?, blobs: r.get(3)?, storage_bytes: r.get(4)? }),
+        |r| {
+            Ok(Counts {
+                repositories: r.get(0)?,
+                manifests: r.get(1)?,
+                tags: r.get(2)?,
+                blobs: r.get(3)?,
+                storage_bytes: r.get(4)?,
+                logical_bytes: r.get(5)?,
+            })
+        },
     )
     .sql("count")
+}
+
+/// Repository summaries whose name contains `needle` (any, when empty),
+/// after `last` in name order.
+pub fn search(c: &Conn, needle: &str, last: &str, limit: usize) -> Result<Vec<RepoSummary>> {
+    let pattern = format!("%{}%", needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    let mut s = c
+        .prepare_cached(&format!(
+            "{SUMMARY} WHERE r.name > ?1 AND r.name LIKE ?2 ESCAPE '\\' ORDER BY r.name LIMIT ?3"
+        ))
+        .sql("prepare repository search")?;
+    let rows = s.query_map(params![last, pattern, limit as i64], summary).sql("search repositories")?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().sql("read repositories")
 }

@@ -115,3 +115,27 @@ pub fn query(c: &Conn, f: &Filter) -> Result<Vec<AuditRow>> {
         .sql("query audit")?;
     rows.collect::<rusqlite::Result<Vec<_>>>().sql("read audit")
 }
+
+/// The newest rows of one event type, newest first.
+pub fn recent(c: &Conn, event_type: &str, limit: usize) -> Result<Vec<AuditRow>> {
+    let mut s = c
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM audit_log WHERE event_type = ?1 ORDER BY id DESC LIMIT ?2"
+        ))
+        .sql("prepare recent audit")?;
+    let rows = s.query_map(params![event_type, limit as i64], row).sql("query recent audit")?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().sql("read recent audit")
+}
+
+/// Events of `event_type` per UTC day since `since`: (day number, count).
+pub fn per_day(c: &Conn, event_type: &str, since: i64) -> Result<Vec<(i64, i64)>> {
+    let mut s = c
+        .prepare_cached(
+            "SELECT time / 86400, count(*) FROM audit_log WHERE time >= ?1 AND event_type = ?2
+             GROUP BY time / 86400 ORDER BY 1",
+        )
+        .sql("prepare audit per day")?;
+    let rows =
+        s.query_map(params![since, event_type], |r| Ok((r.get(0)?, r.get(1)?))).sql("count audit per day")?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().sql("read audit per day")
+}

@@ -8,7 +8,11 @@ use crate::error::{Error, Result};
 use rusqlite::Connection;
 
 /// Index i holds the SQL that takes the database from version i to i + 1.
-const MIGRATIONS: &[&str] = &[include_str!("../../schema.sql"), include_str!("migrations/2-auth.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../schema.sql"),
+    include_str!("migrations/2-auth.sql"),
+    include_str!("migrations/3-ui.sql"),
+];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).sql("read schema version")?;

@@ -15,6 +15,7 @@ pub mod policy;
 pub mod repos;
 pub mod snapshot;
 pub mod tags;
+pub mod ui;
 pub mod uploads;
 pub mod users;
 

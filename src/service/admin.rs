@@ -94,6 +94,11 @@ pub struct RepoDetail {
 
 pub fn repository(ctx: &Ctx, name: &RepoName) -> Result<RepoDetail> {
     require_admin(ctx)?;
+    repository_detail(ctx, name)
+}
+
+/// A repository's summary and tags; the caller has authorized.
+pub(super) fn repository_detail(ctx: &Ctx, name: &RepoName) -> Result<RepoDetail> {
     ctx.app
         .db
         .read(|c| {
@@ -164,6 +169,11 @@ pub struct ManifestDetail {
 
 pub fn manifest(ctx: &Ctx, name: &RepoName, reference: &Reference) -> Result<ManifestDetail> {
     require_admin(ctx)?;
+    manifest_detail(ctx, name, reference)
+}
+
+/// A manifest's detail; the caller has authorized.
+pub(super) fn manifest_detail(ctx: &Ctx, name: &RepoName, reference: &Reference) -> Result<ManifestDetail> {
     let (row, tags) = ctx
         .app
         .db

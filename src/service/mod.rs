@@ -8,6 +8,7 @@ pub mod access;
 pub mod admin;
 pub mod audit;
 pub mod blobs;
+pub mod browse;
 pub mod listing;
 pub mod manifests;
 pub mod policy;

@@ -2,9 +2,10 @@
 //! events for logins (R-AUTH-5).
 
 use crate::app::Ctx;
-use crate::auth::{Credentials, Issued, Password};
-use crate::error::{Error, Result};
-use crate::model::{Actor, Scope};
+use crate::auth::{Credentials, Issued, Password, Token};
+use crate::db;
+use crate::error::{Context, Error, Result};
+use crate::model::{AccountType, Actor, Scope};
 use crate::policy::Principal;
 
 /// The actor behind the credentials a request presented; failures are audited.
@@ -69,4 +70,119 @@ fn login_failed(ctx: &Ctx, user: Option<String>, method: &str, e: &Error) {
     ev.actor = user;
     ev.detail = serde_json::json!({ "method": method, "folded_before": folded });
     ctx.audit_async(ev);
+}
+
+/// A web UI session as its browser holds it: the id (only its hash is
+/// stored) for the cookie, and the CSRF token bound to it.
+pub struct UiSession {
+    pub id: Token,
+    pub csrf: String,
+}
+
+fn id_hash(id: &Token) -> String {
+    crate::auth::local::token_hash(id)
+}
+
+/// A UI login: the same password check, throttle and audit as `/v2/token`,
+/// then a new session (a new id at every login: no fixation).
+pub fn ui_login(ctx: &Ctx, username: &str, password: &Password) -> Result<UiSession> {
+    super::access::public(ctx)?;
+    let creds = Credentials::Basic(username.to_string(), password.clone());
+    let p = match ctx.app.auth.authenticate(&creds, ctx.peer.map(|a| a.ip())) {
+        Ok(p) => p,
+        Err(e) => {
+            login_failed(ctx, Some(username.escape_debug().take(64).collect()), "ui", &e);
+            return Err(e);
+        }
+    };
+    let id = Token::new(crate::model::to_hex(&random::<32>()?));
+    let now = ctx.app.now();
+    let (_, max) = ctx.app.config.ui_session_secs();
+    let principal = serde_json::json!({
+        "subject": p.subject,
+        "username": p.username,
+        "roles": p.roles,
+        "account_type": p.account_type,
+    })
+    .to_string();
+    ctx.app.db.write(|tx| db::ui::insert(tx, &id_hash(&id), &p.username, &principal, now, now + max))?;
+    let mut ev = ctx.event("login", "ok");
+    ev.actor = Some(p.username.clone());
+    ev.detail = serde_json::json!({ "method": "ui" });
+    ctx.audit_async(ev);
+    let csrf = csrf_token(ctx, &id)?;
+    Ok(UiSession { id, csrf })
+}
+
+/// The actor behind a UI session cookie; an unknown, idle or expired
+/// session is `Unauthenticated` (and an expired one is removed).
+pub fn ui_session(ctx: &Ctx, id: &Token) -> Result<Actor> {
+    super::access::public(ctx)?;
+    let h = id_hash(id);
+    let s = ctx.app.db.read(|c| db::ui::get(c, &h))?.ok_or(Error::Unauthenticated)?;
+    let now = ctx.app.now();
+    let (idle, _) = ctx.app.config.ui_session_secs();
+    if now >= s.expires_at || now - s.last_seen > idle {
+        ctx.app.db.write(|tx| db::ui::delete(tx, &h))?;
+        return Err(Error::Unauthenticated);
+    }
+    // Last use is kept to the minute: one write per minute, not per page.
+    if now - s.last_seen >= 60 {
+        ctx.app.db.write(|tx| db::ui::touch(tx, &h, now))?;
+    }
+    let v: serde_json::Value = serde_json::from_str(&s.principal).context("stored ui session")?;
+    let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    Ok(Actor::User(Principal {
+        subject: text("subject"),
+        username: s.username,
+        roles: serde_json::from_value(v["roles"].clone()).unwrap_or_default(),
+        account_type: serde_json::from_value(v["account_type"].clone()).unwrap_or(AccountType::Human),
+        scope: None,
+    }))
+}
+
+/// Ends a UI session; holding its id is the authority to end it.
+pub fn ui_logout(ctx: &Ctx, id: &Token) -> Result<()> {
+    super::access::public(ctx)?;
+    if ctx.app.db.write(|tx| db::ui::delete(tx, &id_hash(id)))? {
+        ctx.audit_async(ctx.event("logout", "ok"));
+    }
+    Ok(())
+}
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+fn csrf_mac(ctx: &Ctx, id: &Token) -> HmacSha256 {
+    use hmac::KeyInit as _;
+    let mut m = HmacSha256::new_from_slice(&ctx.app.ui_key).expect("HMAC takes any key length");
+    hmac::Mac::update(&mut m, b"mcr-ui-csrf\0");
+    hmac::Mac::update(&mut m, id_hash(id).as_bytes());
+    m
+}
+
+/// The CSRF token of a UI session: HMAC-SHA256, under a key kept in the
+/// data directory, of the session id's hash.
+pub fn csrf_token(ctx: &Ctx, id: &Token) -> Result<String> {
+    super::access::public(ctx)?;
+    Ok(crate::model::to_hex(&hmac::Mac::finalize(csrf_mac(ctx, id)).into_bytes()))
+}
+
+/// Whether `submitted` is this session's CSRF token (constant time).
+pub fn csrf_ok(ctx: &Ctx, id: &Token, submitted: &str) -> Result<bool> {
+    super::access::public(ctx)?;
+    let Some(bytes) = from_hex(submitted) else { return Ok(false) };
+    Ok(hmac::Mac::verify_slice(csrf_mac(ctx, id), &bytes).is_ok())
+}
+
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+}
+
+fn random<const N: usize>() -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|e| Error::Internal(anyhow::anyhow!("random bytes: {e}")))?;
+    Ok(b)
 }

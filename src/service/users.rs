@@ -123,6 +123,7 @@ pub fn set_password(ctx: &Ctx, username: &str, password: &Password) -> Result<()
         let u = db::users::by_name(tx, username)?.ok_or(Error::NotFound(crate::error::What::User))?;
         db::users::set_password(tx, username, &hash)?;
         db::users::delete_sessions(tx, u.id)?;
+        db::ui::delete_for_user(tx, username)?;
         db::users::bump_generation(tx)?;
         record(tx, &user_event(ctx, "user_passwd", username, serde_json::json!({})), now)
     })?;
@@ -140,6 +141,7 @@ pub fn set_disabled(ctx: &Ctx, username: &str, disabled: bool) -> Result<()> {
         let u = db::users::by_name(tx, username)?.ok_or(Error::NotFound(crate::error::What::User))?;
         db::users::set_disabled(tx, username, disabled)?;
         db::users::delete_sessions(tx, u.id)?;
+        db::ui::delete_for_user(tx, username)?;
         db::users::bump_generation(tx)?;
         let t = if disabled { "user_disable" } else { "user_enable" };
         record(tx, &user_event(ctx, t, username, serde_json::json!({})), now)

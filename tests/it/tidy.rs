@@ -58,7 +58,7 @@ fn core_layers_know_no_transport() {
 
 #[test]
 fn frontends_go_through_the_service() {
-    for frontend in ["oci", "admin_api", "http", "grpc", "cli"] {
+    for frontend in ["oci", "admin_api", "http", "grpc", "cli", "ui"] {
         for f in rust_files(&src(frontend)) {
             let text = std::fs::read_to_string(&f).unwrap();
             for banned in ["crate::db", "crate::storage", "crate::gc", "rusqlite"] {
@@ -191,7 +191,7 @@ fn every_service_function_starts_at_the_gate() {
 /// credentials parser), never decoded by hand in a frontend or the service.
 #[test]
 fn request_input_is_parsed_in_http() {
-    for layer in ["oci", "admin_api", "grpc", "service", "router.rs"] {
+    for layer in ["oci", "admin_api", "grpc", "service", "router.rs", "ui"] {
         for f in files(layer) {
             let text = std::fs::read_to_string(&f).unwrap();
             for banned in [

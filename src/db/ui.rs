@@ -1,0 +1,78 @@
+//! Web UI sessions: a hash of the id, who logged in, and the two clocks
+//! (last use for the idle expiry, `expires_at` for the absolute one).
+
+use super::{optional, Conn, Sql, Tx};
+use crate::error::Result;
+use rusqlite::params;
+
+pub struct UiSession {
+    pub username: String,
+    /// The principal at login, as JSON.
+    pub principal: String,
+    pub last_seen: i64,
+    pub expires_at: i64,
+}
+
+/// Records a session, and drops sessions past their absolute expiry.
+pub fn insert(
+    c: &Tx,
+    id_hash: &str,
+    username: &str,
+    principal: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO ui_sessions(id_hash, username, principal, created_at, last_seen, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+    )
+    .and_then(|mut s| s.execute(params![id_hash, username, principal, now, expires_at]))
+    .sql("insert ui session")?;
+    c.prepare_cached("DELETE FROM ui_sessions WHERE expires_at <= ?1")
+        .and_then(|mut s| s.execute([now]))
+        .sql("purge ui sessions")?;
+    Ok(())
+}
+
+pub fn get(c: &Conn, id_hash: &str) -> Result<Option<UiSession>> {
+    optional(
+        c.prepare_cached(
+            "SELECT username, principal, last_seen, expires_at FROM ui_sessions WHERE id_hash = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([id_hash], |r| {
+                Ok(UiSession {
+                    username: r.get(0)?,
+                    principal: r.get(1)?,
+                    last_seen: r.get(2)?,
+                    expires_at: r.get(3)?,
+                })
+            })
+        }),
+        "look up ui session",
+    )
+}
+
+pub fn touch(c: &Tx, id_hash: &str, now: i64) -> Result<()> {
+    c.prepare_cached("UPDATE ui_sessions SET last_seen = ?2 WHERE id_hash = ?1")
+        .and_then(|mut s| s.execute(params![id_hash, now]))
+        .sql("touch ui session")?;
+    Ok(())
+}
+
+/// Ends one session; false when it did not exist.
+pub fn delete(c: &Tx, id_hash: &str) -> Result<bool> {
+    let n = c
+        .prepare_cached("DELETE FROM ui_sessions WHERE id_hash = ?1")
+        .and_then(|mut s| s.execute([id_hash]))
+        .sql("delete ui session")?;
+    Ok(n > 0)
+}
+
+/// Ends every session of a user (password change, disable).
+pub fn delete_for_user(c: &Tx, username: &str) -> Result<()> {
+    c.prepare_cached("DELETE FROM ui_sessions WHERE username = ?1")
+        .and_then(|mut s| s.execute([username]))
+        .sql("delete ui sessions of user")?;
+    Ok(())
+}
