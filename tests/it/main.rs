@@ -16,3 +16,4 @@ mod skopeo;
 mod support;
 mod tidy;
 mod tls;
+mod ui;
