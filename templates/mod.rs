@@ -16,6 +16,9 @@ use horrorshow::{html, RenderOnce, Template};
 /// The stylesheet, served at `/ui/static/style.css`.
 pub const STYLE: &str = include_str!("style.css");
 
+/// The icon, served at `/ui/static/favicon.svg`.
+pub const FAVICON: &str = include_str!("favicon.svg");
+
 /// What every page needs: who is logged in, the CSRF token for its forms,
 /// and a message to show.
 #[derive(Clone, Copy)]
@@ -44,6 +47,7 @@ pub fn layout(p: &Page, title: &str, body: impl RenderOnce) -> String {
                 meta(name="htmx-config", content=HTMX_CONFIG);
                 title : format_args!("{title} · mcr");
                 link(rel="stylesheet", href="/ui/static/style.css");
+                link(rel="icon", href="/ui/static/favicon.svg", type="image/svg+xml");
                 script(src="/ui/static/htmx.min.js", defer) {}
             }
             body(hx-headers=hx_headers) {

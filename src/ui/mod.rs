@@ -59,6 +59,9 @@ fn answer(app: &App, req: &mut Request, req_id: &str) -> Response {
         ("GET", "/ui/static/style.css") => {
             return asset(crate::templates::STYLE.as_bytes().to_vec(), "text/css; charset=utf-8")
         }
+        ("GET", "/ui/static/favicon.svg") => {
+            return asset(crate::templates::FAVICON.as_bytes().to_vec(), "image/svg+xml")
+        }
         ("GET", "/ui/login") => return login_page(&ctx, req, None, "", 200),
         ("POST", "/ui/login") => return login(&ctx, req),
         ("GET" | "POST", _) => {}

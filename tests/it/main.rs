@@ -4,6 +4,7 @@ mod admin_api;
 mod api;
 mod audit;
 mod auth;
+mod browser;
 mod credentials;
 mod docker;
 mod front_door;

@@ -1,14 +1,17 @@
 //! Test support, by concern: `app` (in process), `server` (the real
-//! binary), `layout` (OCI image layouts and client commands), `certs` (TLS).
+//! binary), `layout` (OCI image layouts and client commands), `certs` (TLS),
+//! `browser` (headless Chromium over WebDriver).
 
 #![allow(dead_code)]
 
 mod app;
+mod browser;
 mod certs;
 mod layout;
 mod server;
 
 pub use app::*;
+pub use browser::*;
 pub use certs::*;
 pub use layout::*;
 pub use server::*;
