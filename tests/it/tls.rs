@@ -176,3 +176,39 @@ fn non_loopback_needs_tls_and_bad_tls_files_are_clear_errors() {
     let err = serve(&["--tls-cert", &certs.path("server.crt"), "--tls-key", &certs.path("ca.key")]);
     assert!(err.contains("do not form a usable pair"), "{err}");
 }
+
+/// Over TLS the web UI's cookies are `Secure` as well as `HttpOnly` and
+/// `SameSite=Strict` (on a plain loopback listener Secure is relaxed:
+/// `ui::login_sets_strict_cookies_and_a_new_session_id`).
+#[test]
+fn ui_cookies_are_secure_over_tls() {
+    let certs = Certs::new();
+    let srv = tls_server(&certs, "127.0.0.1:0");
+    let jar = certs.dir.path().join("jar");
+    let curl = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-s", "-i", "--cacert", &certs.path("ca.crt"), "-c"])
+            .arg(&jar)
+            .arg("-b")
+            .arg(&jar)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let page = curl(&[&format!("https://{}/ui/login", srv.host())]);
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let pre = page.lines().find(|l| l.starts_with("Set-Cookie: mcr_prelogin=")).expect("a pre-login cookie");
+    assert!(pre.contains("; Secure") && pre.contains("HttpOnly") && pre.contains("SameSite=Strict"), "{pre}");
+    let at = page.find(r#"name="csrf" value=""#).unwrap() + r#"name="csrf" value=""#.len();
+    let csrf = &page[at..at + 64];
+    let form = format!("csrf={csrf}&username=admin&password={}", srv.admin);
+    let r = curl(&["--data", &form, &format!("https://{}/ui/login", srv.host())]);
+    assert!(r.starts_with("HTTP/1.1 303"), "{r}");
+    for name in ["mcr_session=", "mcr_csrf="] {
+        let c = r.lines().find(|l| l.starts_with(&format!("Set-Cookie: {name}"))).unwrap_or_else(|| panic!("{name}: {r}"));
+        assert!(c.contains("; Secure") && c.contains("HttpOnly") && c.contains("SameSite=Strict"), "{c}");
+    }
+    let home = curl(&[&format!("https://{}/ui/", srv.host())]);
+    assert!(home.starts_with("HTTP/1.1 200") && home.contains(r#"id="whoami">admin<"#), "{home}");
+}
