@@ -119,6 +119,7 @@ def start_mcr(binary, workdir):
     assert r.status == 200
     reg.auth = "Bearer " + token
     reg.basic = basic
+    reg.password = password
     return reg
 
 
@@ -348,6 +349,55 @@ def seed_listings(reg, tags, repos):
         raise SystemExit(f"{reg.name}: seeding listings failed: {errors[:5]}")
 
 
+def ui_cookie(reg):
+    """Logs in to the web UI as the admin; returns the Cookie header value."""
+    c = http.client.HTTPConnection("127.0.0.1", reg.port, timeout=30)
+    c.request("GET", "/ui/login")
+    r = c.getresponse()
+    page = r.read().decode()
+    cookies = dict(h.split(";", 1)[0].split("=", 1) for h in r.msg.get_all("Set-Cookie") or [])
+    csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', page).group(1)
+    form = urllib.parse.urlencode({"csrf": csrf, "username": "admin", "password": reg.password})
+    c.request("POST", "/ui/login", body=form, headers={
+        "Content-Type": "application/x-www-form-urlencoded", "Cookie": f"mcr_prelogin={cookies['mcr_prelogin']}"})
+    r = c.getresponse()
+    r.read()
+    if r.status != 303:
+        raise SystemExit(f"UI login failed: {r.status}")
+    cookies = dict(h.split(";", 1)[0].split("=", 1) for h in r.msg.get_all("Set-Cookie") or [])
+    return f"mcr_session={cookies['mcr_session']}"
+
+
+def ui_pages(reg, repos, secs):
+    """The web UI's heavy pages, as the admin, with `repos` repositories
+    (and the 10,000-tag repository of the listings): (name, req/s, p99 ms)."""
+    errors = []
+
+    def seed(k, n):
+        try:
+            for i in range(150 + k, repos, n):
+                push_image(reg, f"bench/repo{i:04d}", "v1")
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=seed, args=(k, 8)) for k in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise SystemExit(f"seeding repositories failed: {errors[:5]}")
+    cookie = ["Cookie: " + ui_cookie(reg)]
+    out = []
+    for name, path in (("dashboard", "/ui/"), ("repositories", "/ui/repos"),
+                       ("repositories, search", "/ui/repos?q=repo09"),
+                       ("repository with 10,000 tags", "/ui/repo?name=bench/tags")):
+        wrk(reg, path, 4, 1, None, cookie)  # warm up
+        rps, p99 = wrk(reg, path, 4, secs, None, cookie)
+        out.append((name, rps, p99))
+    return out
+
+
 def idle_threads(reg, n=256):
     """Threads the server adds while `n` keep-alive connections sit idle."""
     before = reg.threads()
@@ -512,6 +562,9 @@ def main():
                 _, r["catalog100_p99"] = wrk(reg, "/v2/_catalog?n=100", 4, secs)
                 _, r["tagsall_p99"] = wrk(reg, f"/v2/bench/tags/tags/list?n={tags}", 4, secs)
                 phase(reg, "listings")
+                if name == "mcr":
+                    ui = ui_pages(reg, 300 if a.quick else 1000, secs)
+                    phase(reg, "ui pages")
                 r["idle_threads"] = idle_threads(reg)
                 phase(reg, 'idle_threads')
                 r["rss"] = reg.peak_rss_mib()
@@ -542,6 +595,10 @@ def main():
             m, ref = results["mcr"][key], results["reference"][key]
             ratio = f"{m / ref:.2f}×" if ref else "–"
             lines.append(f"| {label} | {m:.1f} | {ref:.1f} | {ratio} |")
+        lines += ["", f"Web UI pages (mcr only; {300 if a.quick else 1000} repositories, a {tags}-tag repository, "
+                  "4 connections, as the admin):", "",
+                  "| page | req/s | p99 (ms) |", "| --- | ---: | ---: |"]
+        lines += [f"| {n} | {rps:.0f} | {p99:.1f} |" for n, rps, p99 in ui]
         table = "\n".join(lines)
         print(table)
         if a.markdown:

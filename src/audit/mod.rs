@@ -84,7 +84,13 @@ pub fn record_all<'e>(tx: &db::Tx, events: impl IntoIterator<Item = (&'e Event, 
         Some((id, h)) => (id, h),
         None => (0, GENESIS.to_string()),
     };
+    // Events per (day, type) in this batch, added to the daily counts once.
+    let mut days: Vec<((i64, &'static str), i64)> = Vec::new();
     for (ev, time) in events {
+        match days.iter_mut().find(|(k, _)| *k == (time.div_euclid(86400), ev.event_type)) {
+            Some((_, n)) => *n += 1,
+            None => days.push(((time.div_euclid(86400), ev.event_type), 1)),
+        }
         id += 1;
         let mut row = AuditRow {
             id,
@@ -102,6 +108,9 @@ pub fn record_all<'e>(tx: &db::Tx, events: impl IntoIterator<Item = (&'e Event, 
         row.hash = row_hash(&row);
         db::audit::insert(tx, &row)?;
         prev_hash = row.hash;
+    }
+    for ((day, event_type), n) in days {
+        db::audit::count_day(tx, day, event_type, n)?;
     }
     Ok(())
 }

@@ -127,15 +127,24 @@ pub fn recent(c: &Conn, event_type: &str, limit: usize) -> Result<Vec<AuditRow>>
     rows.collect::<rusqlite::Result<Vec<_>>>().sql("read recent audit")
 }
 
+/// Adds `n` events of `event_type` on UTC day `day` to the daily counts.
+pub fn count_day(c: &Tx, day: i64, event_type: &str, n: i64) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO audit_daily(day, event_type, n) VALUES (?1, ?2, ?3)
+         ON CONFLICT(day, event_type) DO UPDATE SET n = n + excluded.n",
+    )
+    .and_then(|mut s| s.execute(params![day, event_type, n]))
+    .sql("count audit day")?;
+    Ok(())
+}
+
 /// Events of `event_type` per UTC day since `since`: (day number, count).
 pub fn per_day(c: &Conn, event_type: &str, since: i64) -> Result<Vec<(i64, i64)>> {
     let mut s = c
-        .prepare_cached(
-            "SELECT time / 86400, count(*) FROM audit_log WHERE time >= ?1 AND event_type = ?2
-             GROUP BY time / 86400 ORDER BY 1",
-        )
+        .prepare_cached("SELECT day, n FROM audit_daily WHERE event_type = ?1 AND day >= ?2 ORDER BY day")
         .sql("prepare audit per day")?;
-    let rows =
-        s.query_map(params![since, event_type], |r| Ok((r.get(0)?, r.get(1)?))).sql("count audit per day")?;
+    let rows = s
+        .query_map(params![event_type, since.div_euclid(86400)], |r| Ok((r.get(0)?, r.get(1)?)))
+        .sql("count audit per day")?;
     rows.collect::<rusqlite::Result<Vec<_>>>().sql("read audit per day")
 }

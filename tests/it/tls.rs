@@ -206,7 +206,10 @@ fn ui_cookies_are_secure_over_tls() {
     let r = curl(&["--data", &form, &format!("https://{}/ui/login", srv.host())]);
     assert!(r.starts_with("HTTP/1.1 303"), "{r}");
     for name in ["mcr_session=", "mcr_csrf="] {
-        let c = r.lines().find(|l| l.starts_with(&format!("Set-Cookie: {name}"))).unwrap_or_else(|| panic!("{name}: {r}"));
+        let c = r
+            .lines()
+            .find(|l| l.starts_with(&format!("Set-Cookie: {name}")))
+            .unwrap_or_else(|| panic!("{name}: {r}"));
         assert!(c.contains("; Secure") && c.contains("HttpOnly") && c.contains("SameSite=Strict"), "{c}");
     }
     let home = curl(&[&format!("https://{}/ui/", srv.host())]);

@@ -335,3 +335,22 @@ fn bad_input_comes_back_as_a_page_with_a_message() {
     let r = a.post("/ui/policy/toggle", &[("csrf", &csrf), ("id", "999999"), ("enabled", "false")]);
     assert_eq!(r.status, 404);
 }
+
+/// The dashboard's activity comes from daily counts kept with the audit
+/// log, not from scanning it.
+#[test]
+fn activity_counts_pushes_and_pulls_per_day() {
+    let t = TestApp::new();
+    t.image("team/app", "v1", 1);
+    t.image("team/app", "v2", 2);
+    for _ in 0..3 {
+        t.req("GET", "/v2/team/app/manifests/v1").header("Accept", OCI_MANIFEST).send().expect(200, None);
+    }
+    let a = mcr::service::browse::activity(&t.admin_ctx(), 14).unwrap();
+    assert_eq!(a.pushes_per_day.len(), 14, "one entry per day");
+    assert_eq!(a.pushes_per_day.last().unwrap().1, 2, "{:?}", a.pushes_per_day);
+    assert_eq!(a.pulls_per_day.last().unwrap().1, 3, "{:?}", a.pulls_per_day);
+    assert_eq!(a.pushes_per_day.iter().map(|(_, n)| n).sum::<i64>(), 2);
+    assert_eq!(a.recent_pushes.len(), 2);
+    assert_eq!(a.recent_pushes[0].reference.as_deref(), Some("v2"), "newest first");
+}

@@ -10,3 +10,17 @@ CREATE TABLE ui_sessions (
     expires_at  INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX ui_sessions_by_user ON ui_sessions(username);
+
+-- Events per UTC day and type, kept by the audit writer in the same
+-- transaction as the events, so the dashboard's chart never scans the log.
+CREATE TABLE audit_daily (
+    day         INTEGER NOT NULL,
+    event_type  TEXT NOT NULL,
+    n           INTEGER NOT NULL,
+    PRIMARY KEY (day, event_type)
+) WITHOUT ROWID;
+INSERT INTO audit_daily(day, event_type, n)
+    SELECT time / 86400, event_type, count(*) FROM audit_log GROUP BY time / 86400, event_type;
+
+-- The newest events of a type (recent pushes, the audit page's filter).
+CREATE INDEX audit_log_type ON audit_log(event_type, id);
