@@ -368,7 +368,7 @@ def ui_cookie(reg):
     return f"mcr_session={cookies['mcr_session']}"
 
 
-def ui_pages(reg, repos, secs):
+def ui_pages(reg, repos, tags, secs):
     """The web UI's heavy pages, as the admin, with `repos` repositories
     (and the 10,000-tag repository of the listings): (name, req/s, p99 ms)."""
     errors = []
@@ -391,7 +391,8 @@ def ui_pages(reg, repos, secs):
     out = []
     for name, path in (("dashboard", "/ui/"), ("repositories", "/ui/repos"),
                        ("repositories, search", "/ui/repos?q=repo09"),
-                       ("repository with 10,000 tags", "/ui/repo?name=bench/tags")):
+                       (f"repository with {tags} tags (first page)", "/ui/repo?name=bench/tags"),
+                       (f"repository with {tags} tags (a middle page)", f"/ui/repo?name=bench/tags&last=t{tags // 2}")):
         wrk(reg, path, 4, 1, None, cookie)  # warm up
         rps, p99 = wrk(reg, path, 4, secs, None, cookie)
         out.append((name, rps, p99))
@@ -563,7 +564,7 @@ def main():
                 _, r["tagsall_p99"] = wrk(reg, f"/v2/bench/tags/tags/list?n={tags}", 4, secs)
                 phase(reg, "listings")
                 if name == "mcr":
-                    ui = ui_pages(reg, 300 if a.quick else 1000, secs)
+                    ui = ui_pages(reg, 300 if a.quick else 1000, tags, secs)
                     phase(reg, "ui pages")
                 r["idle_threads"] = idle_threads(reg)
                 phase(reg, 'idle_threads')

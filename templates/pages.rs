@@ -4,9 +4,9 @@ use super::{bytes, fragment, layout, q, time, Page};
 use crate::audit::Verification;
 use crate::model::Action;
 use crate::policy::{AccountType, Decision, Effect, Rule};
-use crate::service::admin::{RepoDetail, RepoPage, Status};
+use crate::service::admin::{RepoPage, Status};
 use crate::service::audit::AuditRow;
-use crate::service::browse::{Activity, ManifestView};
+use crate::service::browse::{Activity, ManifestView, RepoView};
 use crate::service::users::UserInfo;
 use horrorshow::{html, owned_html, RenderOnce};
 
@@ -177,7 +177,7 @@ fn repo_list<'a>(needle: &'a str, page: &'a RepoPage) -> impl RenderOnce + 'a {
     }
 }
 
-pub fn repository(p: &Page, d: &RepoDetail) -> String {
+pub fn repository(p: &Page, d: &RepoView) -> String {
     let name = &d.summary.name;
     layout(
         p,
@@ -188,7 +188,7 @@ pub fn repository(p: &Page, d: &RepoDetail) -> String {
             }
             table(id="tags") {
                 tr { th : "Tag"; th : "Digest"; th : "Media type"; th : "Pushed"; @ if p.admin { th : ""; } }
-                @ for t in &d.tag_list {
+                @ for t in &d.tags {
                     tr {
                         td(class="mono") : &t.name;
                         td(class="mono") { a(href=format!("/ui/manifest?repo={}&ref={}", q(name), q(&t.digest))) : &t.digest; }
@@ -205,6 +205,11 @@ pub fn repository(p: &Page, d: &RepoDetail) -> String {
                             }
                         }
                     }
+                }
+            }
+            @ if let Some(next) = &d.next {
+                p(class="pager") {
+                    a(id="next-page", href=format!("/ui/repo?name={}&last={}", q(name), q(next))) : "More tags →";
                 }
             }
             @ if p.admin {

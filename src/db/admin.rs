@@ -72,6 +72,22 @@ pub fn tags(c: &Conn, repo_id: i64) -> Result<Vec<TagInfo>> {
     rows.collect::<rusqlite::Result<Vec<_>>>().sql("read tags")
 }
 
+/// Tags of a repository after `last`, in name order, `limit` at most.
+pub fn tags_page(c: &Conn, repo_id: i64, last: &str, limit: usize) -> Result<Vec<TagInfo>> {
+    let mut s = c
+        .prepare_cached(
+            "SELECT t.name, m.digest, m.media_type, t.updated_at FROM tags t JOIN manifests m ON m.id = t.manifest_id
+             WHERE t.repo_id = ?1 AND t.name > ?2 ORDER BY t.name LIMIT ?3",
+        )
+        .sql("prepare tag page")?;
+    let rows = s
+        .query_map(params![repo_id, last, limit as i64], |r| {
+            Ok(TagInfo { name: r.get(0)?, digest: r.get(1)?, media_type: r.get(2)?, updated_at: r.get(3)? })
+        })
+        .sql("query tag page")?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().sql("read tag page")
+}
+
 /// Tag names pointing at a manifest.
 pub fn tags_of(c: &Conn, manifest_id: i64) -> Result<Vec<String>> {
     let mut s = c

@@ -94,11 +94,6 @@ pub struct RepoDetail {
 
 pub fn repository(ctx: &Ctx, name: &RepoName) -> Result<RepoDetail> {
     require_admin(ctx)?;
-    repository_detail(ctx, name)
-}
-
-/// A repository's summary and tags; the caller has authorized.
-pub(super) fn repository_detail(ctx: &Ctx, name: &RepoName) -> Result<RepoDetail> {
     ctx.app
         .db
         .read(|c| {

@@ -4,9 +4,10 @@
 //! summary), and the dashboard's activity.
 
 use super::access::{allowed, authorize, require_admin, require_user};
-use super::admin::{ManifestDetail, RepoDetail, RepoPage};
+use super::admin::{ManifestDetail, RepoPage};
 use crate::app::Ctx;
 use crate::db;
+use crate::db::admin::{RepoSummary, TagInfo};
 pub use crate::db::audit::AuditRow;
 use crate::error::{Error, Result};
 use crate::model::{Action, Digest, Reference, RepoName};
@@ -60,10 +61,39 @@ pub fn repositories(ctx: &Ctx, needle: &str, n: usize, last: Option<&str>) -> Re
     }
 }
 
-/// A repository's summary and tags, for anyone who may pull it.
-pub fn repository(ctx: &Ctx, name: &RepoName) -> Result<RepoDetail> {
+/// A repository and one page of its tags.
+#[derive(Serialize)]
+pub struct RepoView {
+    pub summary: RepoSummary,
+    pub tags: Vec<TagInfo>,
+    /// The `last` of the next page of tags, when there is one.
+    pub next: Option<String>,
+}
+
+/// A repository's summary and `n` of its tags after `last`, for anyone who
+/// may pull it.
+pub fn repository(ctx: &Ctx, name: &RepoName, n: usize, last: Option<&str>) -> Result<RepoView> {
     authorize(ctx, Action::Pull, Some(name))?;
-    super::admin::repository_detail(ctx, name)
+    let max = ctx.app.config.limits.page_max;
+    if n == 0 || n > max {
+        return Err(Error::BadRequest(format!("n must be between 1 and {max}")));
+    }
+    let (summary, mut tags) = ctx
+        .app
+        .db
+        .read(|c| {
+            let Some(summary) = db::admin::get(c, name.as_str())? else { return Ok(None) };
+            let id = db::repos::id(c, name.as_str())?.unwrap_or_default();
+            Ok(Some((summary, db::admin::tags_page(c, id, last.unwrap_or(""), n + 1)?)))
+        })?
+        .ok_or(Error::NotFound(crate::error::What::Repository))?;
+    let next = if tags.len() > n {
+        tags.truncate(n);
+        tags.last().map(|t| t.name.clone())
+    } else {
+        None
+    };
+    Ok(RepoView { summary, tags, next })
 }
 
 /// The summary of an image configuration.

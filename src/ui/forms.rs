@@ -15,6 +15,8 @@ type R = Result<crate::http::Response, Error>;
 
 /// Repositories per page.
 const PAGE: usize = 50;
+/// Tags per repository page.
+const TAG_PAGE: usize = 100;
 /// Audit rows per page.
 const AUDIT_PAGE: usize = 100;
 
@@ -79,7 +81,8 @@ pub(super) fn route(
         }
         ("GET", "/ui/repo") => {
             let name = repo(&q("name"))?;
-            Ok(html(200, pages::repository(&p, &service::browse::repository(ctx, &name)?)))
+            let last = field(&query, "last").filter(|l| !l.is_empty());
+            Ok(html(200, pages::repository(&p, &service::browse::repository(ctx, &name, TAG_PAGE, last)?)))
         }
         ("GET", "/ui/repo/delete") => {
             service::access::require_admin(ctx)?;

@@ -354,3 +354,25 @@ fn activity_counts_pushes_and_pulls_per_day() {
     assert_eq!(a.recent_pushes.len(), 2);
     assert_eq!(a.recent_pushes[0].reference.as_deref(), Some("v2"), "newest first");
 }
+
+/// A repository's tags come a page at a time, so a repository with many
+/// tags costs the same to show as one with few.
+#[test]
+fn repository_tags_are_paged() {
+    let t = TestApp::new();
+    let (m, _) = t.image("big/repo", "t000", 1);
+    for i in 1..105 {
+        assert_eq!(t.manifest("big/repo", &format!("t{i:03}"), OCI_MANIFEST, &m).status, 201);
+    }
+    let mut a = Browser::new(&t);
+    a.login("admin", &t.admin);
+    let first = a.get("/ui/repo?name=big/repo").text();
+    assert_eq!(first.matches("<td class=\"mono\">t").count(), 100, "one page of tags");
+    assert!(
+        first.contains("105 tags") && first.contains("/ui/repo?name=big%2Frepo&amp;last=t099"),
+        "{first}"
+    );
+    let second = a.get("/ui/repo?name=big/repo&last=t099").text();
+    assert_eq!(second.matches("<td class=\"mono\">t").count(), 5);
+    assert!(!second.contains("next-page"), "the last page has no next");
+}
