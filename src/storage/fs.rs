@@ -3,9 +3,13 @@
 //! ```text
 //! <data>/blobs/<algorithm>/<first 2 hex>/<hex>   committed blobs, immutable
 //! <data>/uploads/<upload id>                      staged uploads, append-only
+//! <data>/uploads/<upload id>.len                  bytes in its committed parts
 //! ```
 //! Invariant: a file under `blobs/` is complete and its name is its digest;
-//! it got there by `rename` from `uploads/` after an fsync.
+//! it got there by `rename` from `uploads/` after an fsync. A staged upload
+//! is the first `.len` bytes of its file: bytes past that (a part that a
+//! crash cut short) are not part of it and are cut off before the next part
+//! or the commit.
 
 use super::{BlobReader, BlobStore, PartWriter};
 use crate::error::{Context, Error, Result, What};
@@ -30,6 +34,22 @@ impl FsStore {
 
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
         self.blobs.join(d.algorithm().as_str()).join(&d.hex()[..2]).join(d.hex())
+    }
+
+    /// The committed length of an upload: its `.len` file (an upload staged
+    /// before `.len` files existed is its whole file); `None` when the upload
+    /// does not exist.
+    fn committed(&self, id: &str) -> Result<Option<u64>> {
+        let path = self.upload_path(id)?;
+        let Some(meta) = not_found_none(fs::metadata(&path), "stat upload")? else { return Ok(None) };
+        match not_found_none(fs::read_to_string(len_path(&path)), "read upload length")? {
+            Some(text) => text
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| Error::Internal(anyhow::anyhow!("upload length file of {id} is corrupt"))),
+            None => Ok(Some(meta.len())),
+        }
     }
 
     fn upload_path(&self, id: &str) -> Result<PathBuf> {
@@ -155,9 +175,26 @@ impl PartWriter for FileWriter {
         // Written bytes are in the page cache and survive a process crash;
         // commit_upload fsyncs before the blob becomes visible.
         self.join_offload().context("write upload")?;
+        write_len(&self.path, self.start + self.written).context("record upload length")?;
         self.committed = true;
         Ok(())
     }
+}
+
+fn len_path(upload: &Path) -> PathBuf {
+    let mut p = upload.as_os_str().to_owned();
+    p.push(".len");
+    PathBuf::from(p)
+}
+
+/// Records an upload's committed length: written aside, then renamed over
+/// the old one, so a crash leaves the old length or the new, never half.
+fn write_len(upload: &Path, len: u64) -> io::Result<()> {
+    let target = len_path(upload);
+    let mut tmp = target.as_os_str().to_owned();
+    tmp.push(".tmp");
+    fs::write(&tmp, len.to_string())?;
+    fs::rename(&tmp, &target)
 }
 
 /// Entries of a directory; a missing directory (or a non-directory) is empty.
@@ -193,24 +230,22 @@ impl BlobStore for FsStore {
     }
 
     fn begin_upload(&self, id: &str) -> Result<()> {
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(self.upload_path(id)?)
-            .context("create upload file")?;
-        Ok(())
+        let path = self.upload_path(id)?;
+        OpenOptions::new().write(true).create_new(true).open(&path).context("create upload file")?;
+        write_len(&path, 0).context("record upload length")
     }
 
     fn upload_size(&self, id: &str) -> Result<Option<u64>> {
-        let path = self.upload_path(id)?;
-        Ok(not_found_none(fs::metadata(path), "stat upload")?.map(|m| m.len()))
+        self.committed(id)
     }
 
     fn append_part(&self, id: &str) -> Result<Box<dyn PartWriter>> {
         let path = self.upload_path(id)?;
+        let Some(start) = self.committed(id)? else { return Err(Error::NotFound(What::Upload)) };
         match not_found_none(OpenOptions::new().append(true).open(&path), "open upload")? {
             Some(f) => {
-                let start = f.metadata().context("stat upload")?.len();
+                // Whatever a crash left past the committed parts goes first.
+                f.set_len(start).context("cut upload to its committed parts")?;
                 Ok(Box::new(FileWriter::new(f, path, start)))
             }
             None => Err(Error::NotFound(What::Upload)),
@@ -218,23 +253,27 @@ impl BlobStore for FsStore {
     }
 
     fn read_upload(&self, id: &str) -> Result<Box<dyn Read + Send>> {
+        let Some(len) = self.committed(id)? else { return Err(Error::NotFound(What::Upload)) };
         match not_found_none(File::open(self.upload_path(id)?), "open upload")? {
-            Some(f) => Ok(Box::new(io::BufReader::with_capacity(1 << 20, f))),
+            Some(f) => Ok(Box::new(io::BufReader::with_capacity(1 << 20, f).take(len))),
             None => Err(Error::NotFound(What::Upload)),
         }
     }
 
     fn commit_upload(&self, id: &str, digest: &Digest) -> Result<()> {
         let staged = self.upload_path(id)?;
-        let Some(file) = not_found_none(File::open(&staged), "open upload")? else {
+        let Some(len) = self.committed(id)? else { return Err(Error::NotFound(What::Upload)) };
+        let Some(file) = not_found_none(OpenOptions::new().write(true).open(&staged), "open upload")? else {
             return Err(Error::NotFound(What::Upload));
         };
         let target = self.blob_path(digest);
         if target.exists() {
             // Same digest, same bytes: the committed file stays untouched.
             not_found_none(fs::remove_file(&staged), "remove duplicate upload")?;
+            not_found_none(fs::remove_file(len_path(&staged)), "remove upload length")?;
             return Ok(());
         }
+        file.set_len(len).context("cut upload to its committed parts")?;
         file.sync_all().context("fsync upload")?;
         drop(file);
         let dir = target.parent().expect("blob path has a parent");
@@ -246,11 +285,18 @@ impl BlobStore for FsStore {
             Err(e) => return Err(e).context("rename upload into place"),
         }
         File::open(dir).and_then(|d| d.sync_all()).context("fsync blob directory")?;
+        not_found_none(fs::remove_file(len_path(&staged)), "remove upload length")?;
         Ok(())
     }
 
     fn abort_upload(&self, id: &str) -> Result<()> {
-        not_found_none(fs::remove_file(self.upload_path(id)?), "remove upload")?;
+        let path = self.upload_path(id)?;
+        let len = len_path(&path);
+        let mut tmp = len.as_os_str().to_owned();
+        tmp.push(".tmp");
+        not_found_none(fs::remove_file(tmp), "remove upload length")?;
+        not_found_none(fs::remove_file(&len), "remove upload length")?;
+        not_found_none(fs::remove_file(&path), "remove upload")?;
         Ok(())
     }
 

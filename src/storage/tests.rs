@@ -125,6 +125,15 @@ fn a_part_dropped_uncommitted_leaves_the_upload_as_it_was(store: &dyn BlobStore,
         );
         assert_eq!(read_upload(store, &id), first);
     }
+    // A crash mid-part: the writer never finishes or drops (the process
+    // died); its bytes are not part of the upload, and the next part and
+    // the commit see only the committed ones.
+    let mut w = store.append_part(&id).unwrap();
+    w.write_all(&body(salt, "crash", 3000)).unwrap();
+    w.flush().unwrap();
+    std::mem::forget(w);
+    assert_eq!(store.upload_size(&id).unwrap(), Some(5000), "a part cut by a crash left no trace");
+    assert_eq!(read_upload(store, &id), first);
     let second = body(salt, "second", 9 << 20);
     put_part(store, &id, &second);
     assert_eq!(store.upload_size(&id).unwrap(), Some(5000 + (9 << 20)));
