@@ -85,6 +85,36 @@ impl App {
     }
 }
 
+/// The exclusive hold of one process on a data directory (`mcr.lock`,
+/// an flock released when the process ends, however it ends): `mcr serve`
+/// and the offline `mcr gc`, `reconcile` and `restore` each take it, so none
+/// of them runs beside another; `mcr user` and `mcr audit` do not need it.
+pub struct DirLock {
+    _file: std::fs::File,
+}
+
+impl DirLock {
+    pub fn acquire(data_dir: &std::path::Path, what: &str) -> Result<DirLock> {
+        std::fs::create_dir_all(data_dir).context("create data directory")?;
+        let path = data_dir.join("mcr.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .context("open data directory lock")?;
+        match file.try_lock() {
+            Ok(()) => Ok(DirLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy(format!(
+                "{} is in use by another mcr process (mcr serve, or an offline gc, reconcile or restore); \
+                 {what}",
+                data_dir.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(e).context("lock data directory"),
+        }
+    }
+}
+
 /// A 32-byte secret kept in `path` (0600), made on first use.
 fn key_file(path: &std::path::Path) -> Result<[u8; 32]> {
     if let Ok(bytes) = std::fs::read(path) {

@@ -54,7 +54,10 @@ pub fn dashboard(p: &Page, s: &Status, activity: Option<&Activity>) -> String {
                 div(class="card") { b : bytes(saved.max(0)); : "saved by deduplication"; }
             }
             h2 : "Garbage collection";
-            div(id="gc") {
+            // While a collection runs, htmx refreshes this part every second.
+            div(id="gc", hx-get?=s.gc.running.then_some("/ui/"), hx-trigger?=s.gc.running.then_some("every 1s"),
+                hx-select?=s.gc.running.then_some("#gc"), hx-target?=s.gc.running.then_some("this"),
+                hx-swap?=s.gc.running.then_some("outerHTML")) {
                 p(id="gc-status") {
                     : if s.gc.running { "Running. " } else { "Idle. " };
                     @ if let Some(l) = &s.gc.last {

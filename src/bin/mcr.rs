@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use mcr::app::{App, Ctx};
+use mcr::app::{App, Ctx, DirLock};
 use mcr::auth::Password;
 use mcr::config::{Config, Overrides};
 use mcr::http::HttpServer;
@@ -181,7 +181,10 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::User(cmd) => user(cmd),
         Command::Audit(cmd) => audit(cmd),
         Command::Gc(config) => {
-            let app = open_app(config.load()?)?;
+            let config = config.load()?;
+            let _lock =
+                svc(DirLock::acquire(&config.storage.data_dir, "while mcr serve runs, use `mcrctl gc`"))?;
+            let app = open_app(config)?;
             let report = svc(mcr::service::admin::gc_run(&Ctx::system(&app, CLI_ACTOR)))?;
             app.audit.close();
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -189,7 +192,12 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Restore { snapshot, config } => restore(&snapshot, config.load()?),
         Command::Reconcile(config) => {
-            let app = open_app(config.load()?)?;
+            let config = config.load()?;
+            let _lock = svc(DirLock::acquire(
+                &config.storage.data_dir,
+                "while mcr serve runs, use `mcrctl gc reconcile`",
+            ))?;
+            let app = open_app(config)?;
             let report = svc(mcr::service::admin::reconcile(&Ctx::system(&app, CLI_ACTOR)))?;
             app.audit.close();
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -267,6 +275,8 @@ fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn restore(snapshot: &std::path::Path, config: Config) -> anyhow::Result<ExitCode> {
+    let dir = &config.storage.data_dir;
+    let _lock = svc(DirLock::acquire(dir, "stop mcr serve before restoring"))?;
     let bytes =
         std::fs::read(snapshot).with_context(|| format!("cannot read snapshot {}", snapshot.display()))?;
     let sum_file = snapshot.with_file_name(format!(
@@ -278,8 +288,6 @@ fn restore(snapshot: &std::path::Path, config: Config) -> anyhow::Result<ExitCod
         let got = mcr::model::Digest::of(mcr::model::Algorithm::Sha256, &bytes);
         anyhow::ensure!(got.hex() == want, "snapshot {} does not match its checksum", snapshot.display());
     }
-    let dir = &config.storage.data_dir;
-    std::fs::create_dir_all(dir).context("create data directory")?;
     let db = dir.join("mcr.db");
     svc(mcr::db::snapshot::restore(&db, &bytes))
         .with_context(|| format!("snapshot {}", snapshot.display()))?;
@@ -388,6 +396,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let addr = config.listen_addr()?;
     let workers = config.server.workers;
     let data_dir = config.storage.data_dir.clone();
+    let _lock = svc(DirLock::acquire(&data_dir, "is another mcr serve running on it?"))?;
     let app = Arc::new(open_app(config)?);
     let startup = Ctx::system(&app, "system:startup");
     if let Some(p) = svc(mcr::service::users::ensure_initial_admin(&startup))? {

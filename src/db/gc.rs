@@ -69,12 +69,20 @@ pub fn each_blob(c: &Conn, mut f: impl FnMut(String)) -> Result<()> {
     Ok(())
 }
 
-/// Deletes upload sessions untouched since `cutoff`; returns their ids.
-pub fn delete_stale_uploads(c: &Tx, cutoff: i64) -> Result<Vec<String>> {
-    let mut s =
-        c.prepare("DELETE FROM uploads WHERE touched_at <= ?1 RETURNING id").sql("prepare upload purge")?;
-    let rows = s.query_map(params![cutoff], |r| r.get(0)).sql("purge uploads")?;
-    rows.collect::<rusqlite::Result<Vec<String>>>().sql("read purged uploads")
+/// Upload sessions untouched since `cutoff`.
+pub fn stale_uploads(c: &Conn, cutoff: i64) -> Result<Vec<String>> {
+    let mut s = c.prepare("SELECT id FROM uploads WHERE touched_at <= ?1").sql("prepare stale uploads")?;
+    let rows = s.query_map(params![cutoff], |r| r.get(0)).sql("find stale uploads")?;
+    rows.collect::<rusqlite::Result<Vec<String>>>().sql("read stale uploads")
+}
+
+/// Deletes one upload session if it is still untouched since `cutoff`.
+pub fn delete_stale_upload(c: &Tx, id: &str, cutoff: i64) -> Result<bool> {
+    let n = c
+        .prepare_cached("DELETE FROM uploads WHERE id = ?1 AND touched_at <= ?2")
+        .and_then(|mut s| s.execute(params![id, cutoff]))
+        .sql("purge upload")?;
+    Ok(n > 0)
 }
 
 /// Refreshes a blob's `last_seen` (a mount or a repeated upload).

@@ -243,31 +243,51 @@ fn collect(gc: &Gc, actor: &str, run_id: u64, started_at: i64) -> Result<GcRepor
     Ok(report)
 }
 
+/// Reconcile's hold on upload sessions, which requests also use.
+pub trait UploadSessions {
+    /// Runs `f` under the session's lock if no request holds it now (and
+    /// drops what is cached for the session); `None` when it is busy.
+    fn if_idle(&self, id: &str, f: &mut dyn FnMut() -> Result<()>) -> Option<Result<()>>;
+}
+
+impl UploadSessions for crate::storage::UploadStates {
+    fn if_idle(&self, id: &str, f: &mut dyn FnMut() -> Result<()>) -> Option<Result<()>> {
+        self.if_idle(id, f)
+    }
+}
+
 /// Files with no row are removed, rows with no file reported, upload
 /// sessions idle past their TTL purged, and staged uploads that no session
 /// row names aborted.  The database is the record of uploads (a row is
 /// written before its staged upload is begun and removed after it is
 /// committed or aborted), so this holds online too: a listed upload whose
-/// row is gone was committed or abandoned, and aborting it is harmless.
-/// `forget` hears of every upload that went.
-pub fn reconcile(gc: &Gc, actor: &str, forget: &mut dyn FnMut(&str)) -> Result<ReconcileReport> {
+/// row is gone was committed or abandoned, and aborting it is harmless.  A
+/// session a request is using is never purged, however long it streams.
+pub fn reconcile(gc: &Gc, actor: &str, sessions: &dyn UploadSessions) -> Result<ReconcileReport> {
     let p = &gc.parts;
     let now = gc.now();
     let mut rep = ReconcileReport::default();
-    // Stale sessions: the row first, then the bytes.
-    let stale = p.db.write(|tx| db::gc::delete_stale_uploads(tx, now - p.uploads_ttl_secs))?;
-    for id in &stale {
-        p.store.abort_upload(id)?;
-        forget(id);
+    // Stale sessions, each under its lock: the row first, then the bytes.
+    let cutoff = now - p.uploads_ttl_secs;
+    for id in p.db.read(|c| db::gc::stale_uploads(c, cutoff))? {
+        let purged = sessions.if_idle(&id, &mut || {
+            // Checked again under the lock: a request may have used it since.
+            if p.db.write(|tx| db::gc::delete_stale_upload(tx, &id, cutoff))? {
+                p.store.abort_upload(&id)?;
+                rep.uploads_purged += 1;
+            }
+            Ok(())
+        });
+        if let Some(r) = purged {
+            r?;
+        }
     }
-    rep.uploads_purged = stale.len() as u64;
     // Staged uploads with no session.
     let mut staged = Vec::new();
     p.store.each_upload(&mut |id| staged.push(id.to_string()))?;
     for id in staged {
         if !p.db.read(|c| db::gc::upload_exists(c, &id))? {
             p.store.abort_upload(&id)?;
-            forget(&id);
             rep.staging_files_removed += 1;
         }
     }
@@ -311,6 +331,17 @@ pub fn reconcile(gc: &Gc, actor: &str, forget: &mut dyn FnMut(&str)) -> Result<R
     })?;
     if let Some(e) = failure {
         return Err(e);
+    }
+    // A collection may have removed a row and then its file since the scan
+    // read the row: only a row that is still there, under the digest's
+    // lock, with no file, is missing.
+    let candidates = std::mem::take(&mut rep.missing_files);
+    for d in candidates {
+        let Ok(digest) = Digest::parse(&d) else { continue };
+        let _lock = p.locks.lock(&digest);
+        if p.db.read(|c| db::gc::blob_exists(c, &d))? && p.store.stat(&digest)?.is_none() {
+            rep.missing_files.push(d);
+        }
     }
     if !rep.missing_files.is_empty() {
         log::error!("reconcile found rows without files count={}", rep.missing_files.len());

@@ -35,7 +35,12 @@ pub fn handle(ctx: &Ctx, req: &mut Request) -> Result<Response> {
                 }
                 None => return Err(Error::BadRequest("grant_type is required".into())),
             }
-            let scopes: Vec<String> = get("scope").into_iter().collect();
+            // OAuth2 separates scopes with spaces; some clients repeat the field.
+            let scopes: Vec<String> = form
+                .iter()
+                .filter(|(k, _)| k == "scope")
+                .flat_map(|(_, v)| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+                .collect();
             match (get("username"), get("password")) {
                 (Some(u), Some(p)) if !u.is_empty() => (u, Password::new(p), scopes),
                 _ => return Err(Error::BadRequest("username and password are required".into())),

@@ -27,7 +27,7 @@ pub fn gc_status(ctx: &Ctx) -> Result<GcStatus> {
 
 pub fn reconcile(ctx: &Ctx) -> Result<ReconcileReport> {
     require_admin(ctx)?;
-    gc::reconcile(&ctx.app.gc, ctx.actor.name(), &mut |id| ctx.app.uploads.forget(id))
+    gc::reconcile(&ctx.app.gc, ctx.actor.name(), &ctx.app.uploads)
 }
 
 use crate::db;

@@ -94,13 +94,18 @@ pub fn mount(ctx: &Ctx, repo: &RepoName, digest: &Digest, from: &RepoName) -> Re
 pub fn upload_whole(ctx: &Ctx, repo: &RepoName, digest: &Digest, chunk: Chunk) -> Result<()> {
     authorize(ctx, Action::Push, Some(repo))?;
     let id = begin(ctx, repo, digest.algorithm())?;
+    // Held while the body streams, so reconcile never purges it mid-request.
+    let slot = ctx.app.uploads.slot(&id);
+    let busy = slot.lock();
     let r = (|| {
         let mut hasher = digest.algorithm().hasher();
         let size = append(ctx, &id, &mut hasher, chunk.body, chunk.len)?;
         verify_and_commit(ctx, repo, &id, hasher, digest, size)
     })();
-    if r.is_err() {
-        discard(ctx, &id);
+    drop(busy);
+    match r {
+        Ok(()) => ctx.app.uploads.forget(&id),
+        Err(_) => discard(ctx, &id),
     }
     r
 }

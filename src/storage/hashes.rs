@@ -26,4 +26,15 @@ impl UploadStates {
     pub fn forget(&self, id: &str) {
         self.slots.lock().remove(id);
     }
+
+    /// Runs `f` under the session's lock if no request holds it now, then
+    /// drops the session's cached state; `None` when the session is busy.
+    pub fn if_idle<R>(&self, id: &str, f: impl FnOnce() -> R) -> Option<R> {
+        let slot = self.slot(id);
+        let guard = slot.try_lock()?;
+        let r = f();
+        drop(guard);
+        self.forget(id);
+        Some(r)
+    }
 }

@@ -295,3 +295,26 @@ fn concurrent_guesses_cannot_run_ahead_of_the_throttle() {
     assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
     assert!(checked <= mcr::auth::FREE_FAILURES as usize, "{checked} guesses were checked: {statuses:?}");
 }
+
+/// The OAuth2 form of the token endpoint takes every scope asked for,
+/// repeated or space-separated, as the GET form does.
+#[test]
+fn the_token_form_takes_every_scope() {
+    let t = TestApp::new();
+    for form in
+        ["scope=repository:x:pull&scope=repository:x:push", "scope=repository:x:pull+repository:x:push"]
+    {
+        let body = format!("grant_type=password&username=admin&password={}&service=mcr&{form}", t.admin);
+        let r = t
+            .req("POST", "/v2/token")
+            .anon()
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.as_bytes())
+            .send();
+        r.expect(200, None);
+        let tok = format!("Bearer {}", r.json()["access_token"].as_str().unwrap());
+        let r = t.req("POST", "/v2/x/blobs/uploads/").auth(&tok).send();
+        assert_eq!(r.status, 202, "{form}: push is granted: {}", r.text());
+        t.req("GET", "/v2/y/tags/list").auth(&tok).send().expect(401, None);
+    }
+}

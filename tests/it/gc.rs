@@ -530,3 +530,59 @@ fn a_chunk_cut_by_a_crash_is_not_part_of_the_upload() {
     let r = srv.http("GET", &format!("/v2/crash/blobs/{}", sha256(&blob)), &[], b"");
     assert!(r.body == blob, "the blob reads back whole");
 }
+
+/// A session a request is streaming into is never purged, however short
+/// the TTL: the purge takes the session's lock, and skips it when busy.
+#[test]
+fn reconcile_never_purges_a_session_in_use() {
+    use std::sync::mpsc;
+    let t = TestApp::with(|c| c.uploads.ttl = "0s".into());
+    let loc = t.req("POST", "/v2/r/blobs/uploads/").send().header("Location").unwrap().to_string();
+    let data = bytes(5, 64 * 1024);
+    let (started_tx, started) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel::<()>();
+    /// A body that stops halfway until told to go on.
+    struct Slow<'a> {
+        data: &'a [u8],
+        at: usize,
+        started: Option<mpsc::Sender<()>>,
+        go: mpsc::Receiver<()>,
+    }
+    impl std::io::Read for Slow<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.at == self.data.len() / 2 {
+                if let Some(s) = self.started.take() {
+                    s.send(()).unwrap();
+                    self.go.recv().unwrap();
+                }
+            }
+            let end = (self.at + buf.len()).min(self.data.len()).min(if self.at < self.data.len() / 2 {
+                self.data.len() / 2
+            } else {
+                self.data.len()
+            });
+            let n = end - self.at;
+            buf[..n].copy_from_slice(&self.data[self.at..end]);
+            self.at = end;
+            Ok(n)
+        }
+    }
+    std::thread::scope(|s| {
+        let patch = s.spawn(|| {
+            let body = Slow { data: &data, at: 0, started: Some(started_tx), go: go_rx };
+            t.req("PATCH", &loc).header("Content-Length", &data.len().to_string()).reader(body).send()
+        });
+        started.recv().unwrap();
+        let rep = mcr::service::admin::reconcile(&t.admin_ctx()).unwrap();
+        assert_eq!(rep.uploads_purged, 0, "the busy session is kept: {rep:?}");
+        go.send(()).unwrap();
+        let r = patch.join().unwrap();
+        assert_eq!(r.status, 202, "{}", r.text());
+    });
+    let d = sha256(&data);
+    t.req("PUT", &format!("{loc}?digest={d}")).send().expect(201, None);
+    // Idle, the same session would have gone.
+    let loc = t.req("POST", "/v2/r/blobs/uploads/").send().header("Location").unwrap().to_string();
+    assert_eq!(mcr::service::admin::reconcile(&t.admin_ctx()).unwrap().uploads_purged, 1);
+    t.req("GET", &loc).send().expect(404, Some("BLOB_UPLOAD_UNKNOWN"));
+}

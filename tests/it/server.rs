@@ -420,3 +420,36 @@ fn unread_chunked_bodies_cannot_smuggle_requests() {
     assert!(text.contains("HTTP/1.1 200"), "the next request on the connection is answered: {text}");
     assert_eq!(srv.http("GET", "/v2/", &[], b"").status, 200);
 }
+
+/// One process at a time holds a data directory: while `mcr serve` runs,
+/// the offline `mcr gc`, `reconcile` and `restore` and a second `mcr serve`
+/// refuse with a reason (their locks are per process, so running beside it
+/// could lose blobs); `mcr user` still works. Once the server stops, they run.
+#[test]
+fn offline_commands_refuse_a_data_directory_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut srv = Server::start_on(&data, &[]);
+    let run = |args: &[&str]| {
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_mcr")).args(args).arg("--data-dir").arg(&data).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    for cmd in [&["gc"][..], &["reconcile"], &["restore", "/nonexistent.db"]] {
+        let (ok, err) = run(cmd);
+        assert!(!ok && err.contains("in use by another mcr process"), "{cmd:?}: {err}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_mcr"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a second server on the same data directory must not start");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another mcr process"));
+    let (ok, err) = run(&["user", "list"]);
+    assert!(ok, "mcr user works beside the server: {err}");
+    assert_eq!(srv.http("GET", "/v2/", &[], b"").status, 200, "the server is unharmed");
+    srv.terminate();
+    let (ok, err) = run(&["gc"]);
+    assert!(ok, "once the server is gone, gc runs: {err}");
+}

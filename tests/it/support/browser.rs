@@ -90,9 +90,9 @@ impl Chrome {
         self.call("GET", &self.s("/url"), None).as_str().unwrap_or_default().to_string()
     }
 
-    /// The element matching `css`, waiting up to 5 s for it to appear.
+    /// The element matching `css`, waiting up to 20 s for it to appear.
     pub fn find(&self, css: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let v = self.call(
                 "POST",
@@ -147,9 +147,9 @@ impl Chrome {
             .to_string()
     }
 
-    /// Waits up to 5 s for `css`'s text to satisfy `ok`.
+    /// Waits up to 20 s for `css`'s text to satisfy `ok`.
     pub fn wait_text(&self, css: &str, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let t = if self.exists(css) { self.text(css) } else { String::new() };
             if ok(&t) {
@@ -161,7 +161,7 @@ impl Chrome {
     }
 
     pub fn wait_url(&self, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let u = self.url();
             if ok(&u) {
