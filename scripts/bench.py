@@ -356,7 +356,7 @@ def ui_cookie(reg):
     r = c.getresponse()
     page = r.read().decode()
     cookies = dict(h.split(";", 1)[0].split("=", 1) for h in r.msg.get_all("Set-Cookie") or [])
-    csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', page).group(1)
+    csrf = re.search(r'name="csrf" value="([0-9a-f.]+)"', page).group(1)
     form = urllib.parse.urlencode({"csrf": csrf, "username": "admin", "password": reg.password})
     c.request("POST", "/ui/login", body=form, headers={
         "Content-Type": "application/x-www-form-urlencoded", "Cookie": f"mcr_prelogin={cookies['mcr_prelogin']}"})

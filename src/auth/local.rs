@@ -143,15 +143,16 @@ impl super::IdentityProvider for LocalProvider {
     }
 
     fn login(&self, username: &str, password: &Password, scope: &super::ScopeFor) -> Result<Option<Issued>> {
+        let gen = self.generation()?;
         let Some((p, _)) = self.check_password(username, password)? else { return Ok(None) };
-        self.mint(&p, scope)
+        self.mint(&p, scope, gen)
     }
 
     fn mints_tokens(&self) -> bool {
         true
     }
 
-    fn mint(&self, p: &Principal, scope: &super::ScopeFor) -> Result<Option<Issued>> {
+    fn mint(&self, p: &Principal, scope: &super::ScopeFor, gen: i64) -> Result<Option<Issued>> {
         let token = Token::new(to_hex(&random_bytes::<32>()?));
         let now = self.clock.now();
         let expires_at = now + self.token_ttl;
@@ -164,7 +165,11 @@ impl super::IdentityProvider for LocalProvider {
             None => None,
         };
         let minted = self.db.write(|tx| {
-            // A user disabled since the password check gets no token.
+            // Users changed since the password check (a reset, a disable):
+            // no token from that check.
+            if db::users::generation(tx)? != gen {
+                return Ok(false);
+            }
             let Some(u) = db::users::by_name(tx, &p.username)?.filter(|u| !u.disabled) else {
                 return Ok(false);
             };

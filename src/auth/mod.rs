@@ -42,8 +42,10 @@ pub trait IdentityProvider: Send + Sync {
     fn mints_tokens(&self) -> bool {
         false
     }
-    /// A token for an authenticated principal (`None`: the user is gone).
-    fn mint(&self, _p: &Principal, _scope: &ScopeFor) -> Result<Option<Issued>> {
+    /// A token for a principal authenticated at credentials generation
+    /// `gen` (`None`: the user is gone or disabled, or users changed since
+    /// `gen`, so the check may be stale).
+    fn mint(&self, _p: &Principal, _scope: &ScopeFor, _gen: i64) -> Result<Option<Issued>> {
         Ok(None)
     }
     /// A number that changes whenever any process changes a user's
@@ -376,14 +378,23 @@ impl Auth {
         }
     }
 
+    /// The credentials generation now: it moves whenever any process
+    /// changes a user's password or status.
+    pub fn generation(&self) -> Result<i64> {
+        self.provider.generation()
+    }
+
     /// Basic credentials: cached, shared among concurrent callers, throttled.
     fn basic(&self, user: &str, pass: &Password, peer: Option<IpAddr>, gen: i64) -> Result<Principal> {
+        // A throttled (user, address) is refused before the cache is asked:
+        // otherwise a cached right password would answer a guessing run at
+        // full speed, and tell it when it guessed right.
+        self.check_limit(user, peer)?;
         // Length-prefixed fields: no two credential pairs share a key.
         let k = cache::key(format!("basic\0{}\0{user}\0{}", user.len(), pass.expose()).as_bytes());
         if let Some((p, _)) = self.cache.get(&k, gen) {
             return self.fresh(k, gen, p, || self.check_password(user, pass));
         }
-        self.check_limit(user, peer)?;
         let checked = self.shared(k, gen, || {
             if !self.throttle.begin_check(user, peer) {
                 return Err(Error::RateLimited { retry_after: 1 });
@@ -461,10 +472,17 @@ impl Auth {
     ) -> Result<Issued> {
         if self.provider.mints_tokens() {
             // The password check is the shared, cached one of Basic
-            // credentials: a burst of `docker pull`s costs one hash.
-            let gen = self.provider.generation()?;
-            let p = self.basic(user, pass, peer, gen)?;
-            return self.provider.mint(&p, scope)?.ok_or(Error::Unauthenticated);
+            // credentials: a burst of `docker pull`s costs one hash. A
+            // change to users between the check and the mint (a password
+            // reset, a disable) voids the check: once more, on the new state.
+            for _ in 0..2 {
+                let gen = self.provider.generation()?;
+                let p = self.basic(user, pass, peer, gen)?;
+                if let Some(issued) = self.provider.mint(&p, scope, gen)? {
+                    return Ok(issued);
+                }
+            }
+            return Err(Error::Unauthenticated);
         }
         self.check_limit(user, peer)?;
         let issued = {

@@ -150,14 +150,15 @@ pub fn counts(c: &Conn) -> Result<Counts> {
 }
 
 /// Repository summaries whose name contains `needle` (any, when empty),
-/// after `last` in name order.
-pub fn search(c: &Conn, needle: &str, last: &str, limit: usize) -> Result<Vec<RepoSummary>> {
+/// after `last` in name order, skipping the first `skip` of those.
+pub fn search(c: &Conn, needle: &str, last: &str, skip: usize, limit: usize) -> Result<Vec<RepoSummary>> {
     let pattern = format!("%{}%", needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
     let mut s = c
         .prepare_cached(&format!(
-            "{SUMMARY} WHERE r.name > ?1 AND r.name LIKE ?2 ESCAPE '\\' ORDER BY r.name LIMIT ?3"
+            "{SUMMARY} WHERE r.name > ?1 AND r.name LIKE ?2 ESCAPE '\\' ORDER BY r.name LIMIT ?3 OFFSET ?4"
         ))
         .sql("prepare repository search")?;
-    let rows = s.query_map(params![last, pattern, limit as i64], summary).sql("search repositories")?;
+    let rows =
+        s.query_map(params![last, pattern, limit as i64, skip as i64], summary).sql("search repositories")?;
     rows.collect::<rusqlite::Result<Vec<_>>>().sql("read repositories")
 }

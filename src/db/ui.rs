@@ -5,6 +5,9 @@ use super::{optional, Conn, Sql, Tx};
 use crate::error::Result;
 use rusqlite::params;
 
+/// Most sessions one user keeps; a new login ends the oldest beyond it.
+pub const PER_USER: i64 = 10;
+
 pub struct UiSession {
     pub username: String,
     /// The principal at login, as JSON.
@@ -31,6 +34,13 @@ pub fn insert(
     c.prepare_cached("DELETE FROM ui_sessions WHERE expires_at <= ?1")
         .and_then(|mut s| s.execute([now]))
         .sql("purge ui sessions")?;
+    c.prepare_cached(
+        "DELETE FROM ui_sessions WHERE username = ?1 AND id_hash != ?2 AND id_hash NOT IN
+           (SELECT id_hash FROM ui_sessions WHERE username = ?1 AND id_hash != ?2
+            ORDER BY created_at DESC, last_seen DESC LIMIT ?3)",
+    )
+    .and_then(|mut s| s.execute(params![username, id_hash, PER_USER - 1]))
+    .sql("cap ui sessions")?;
     Ok(())
 }
 

@@ -22,6 +22,11 @@ const SCAN_MAX: usize = 5000;
 
 /// Repositories whose name contains `needle`, that the caller may pull,
 /// `n` at a time after `last`.
+///
+/// `last` is the name the previous page ended with, or, when that page
+/// stopped at the scan cap among repositories the caller may not see, a
+/// position `~<rows>~<name>`: so many rows past a name the caller saw. A
+/// cursor never names a repository the caller may not pull.
 pub fn repositories(ctx: &Ctx, needle: &str, n: usize, last: Option<&str>) -> Result<RepoPage> {
     require_user(ctx)?;
     let max = ctx.app.config.limits.page_max;
@@ -31,11 +36,22 @@ pub fn repositories(ctx: &Ctx, needle: &str, n: usize, last: Option<&str>) -> Re
     if needle.chars().count() > MAX_NEEDLE {
         return Err(Error::BadRequest(format!("search text is longer than {MAX_NEEDLE} characters")));
     }
-    let mut cursor = last.unwrap_or("").to_string();
+    let last = last.unwrap_or("");
+    let (base, skip) = match last.strip_prefix('~') {
+        Some(rest) => {
+            let (rows, name) = rest.split_once('~').unwrap_or((rest, ""));
+            let rows: usize = rows.parse().map_err(|_| Error::BadRequest("malformed page cursor".into()))?;
+            (name.to_string(), rows)
+        }
+        None => (last.to_string(), 0),
+    };
+    let mut cursor = base.clone();
+    let mut offset = skip;
     let mut items = Vec::new();
     let mut scanned = 0;
     loop {
-        let batch = ctx.app.db.read(|c| db::admin::search(c, needle, &cursor, n + 1))?;
+        let batch = ctx.app.db.read(|c| db::admin::search(c, needle, &cursor, offset, n + 1))?;
+        offset = 0;
         let exhausted = batch.len() <= n;
         for r in batch {
             scanned += 1;
@@ -56,7 +72,8 @@ pub fn repositories(ctx: &Ctx, needle: &str, n: usize, last: Option<&str>) -> Re
             return Ok(RepoPage { repositories: items, next: None });
         }
         if scanned >= SCAN_MAX {
-            return Ok(RepoPage { repositories: items, next: Some(cursor) });
+            // By position past the base: no name the caller may not see.
+            return Ok(RepoPage { repositories: items, next: Some(format!("~{}~{}", skip + scanned, base)) });
         }
     }
 }

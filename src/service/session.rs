@@ -88,30 +88,45 @@ fn id_hash(id: &Token) -> String {
 pub fn ui_login(ctx: &Ctx, username: &str, password: &Password) -> Result<UiSession> {
     super::access::public(ctx)?;
     let creds = Credentials::Basic(username.to_string(), password.clone());
-    let p = match ctx.app.auth.authenticate(&creds, ctx.peer.map(|a| a.ip())) {
-        Ok(p) => p,
-        Err(e) => {
-            login_failed(ctx, Some(username.escape_debug().take(64).collect()), "ui", &e);
-            return Err(e);
-        }
-    };
-    let id = Token::new(crate::model::to_hex(&random::<32>()?));
-    let now = ctx.app.now();
     let (_, max) = ctx.app.config.ui_session_secs();
-    let principal = serde_json::json!({
-        "subject": p.subject,
-        "username": p.username,
-        "roles": p.roles,
-        "account_type": p.account_type,
-    })
-    .to_string();
-    ctx.app.db.write(|tx| db::ui::insert(tx, &id_hash(&id), &p.username, &principal, now, now + max))?;
-    let mut ev = ctx.event("login", "ok");
-    ev.actor = Some(p.username.clone());
-    ev.detail = serde_json::json!({ "method": "ui" });
-    ctx.audit_async(ev);
-    let csrf = csrf_token(ctx, &id)?;
-    Ok(UiSession { id, csrf })
+    // A change to users between the check and the session's row (a password
+    // reset, a disable) voids the check: once more, on the new state.
+    for _ in 0..2 {
+        let gen = ctx.app.db.read(db::users::generation)?;
+        let p = match ctx.app.auth.authenticate(&creds, ctx.peer.map(|a| a.ip())) {
+            Ok(p) => p,
+            Err(e) => {
+                login_failed(ctx, Some(username.escape_debug().take(64).collect()), "ui", &e);
+                return Err(e);
+            }
+        };
+        let id = Token::new(crate::model::to_hex(&random::<32>()?));
+        let now = ctx.app.now();
+        let principal = serde_json::json!({
+            "subject": p.subject,
+            "username": p.username,
+            "roles": p.roles,
+            "account_type": p.account_type,
+        })
+        .to_string();
+        let created = ctx.app.db.write(|tx| {
+            if db::users::generation(tx)? != gen {
+                return Ok(false);
+            }
+            db::ui::insert(tx, &id_hash(&id), &p.username, &principal, now, now + max)?;
+            Ok(true)
+        })?;
+        if !created {
+            continue;
+        }
+        let mut ev = ctx.event("login", "ok");
+        ev.actor = Some(p.username.clone());
+        ev.detail = serde_json::json!({ "method": "ui" });
+        ctx.audit_async(ev);
+        let csrf = csrf_token(ctx, &id)?;
+        return Ok(UiSession { id, csrf });
+    }
+    Err(Error::Unavailable("user accounts changed during the login; try again".into()))
 }
 
 /// The actor behind a UI session cookie; an unknown, idle or expired
@@ -165,6 +180,43 @@ fn csrf_mac(ctx: &Ctx, id: &Token) -> HmacSha256 {
 pub fn csrf_token(ctx: &Ctx, id: &Token) -> Result<String> {
     super::access::public(ctx)?;
     Ok(crate::model::to_hex(&hmac::Mac::finalize(csrf_mac(ctx, id)).into_bytes()))
+}
+
+/// How long a login form's token is good for.
+const PRELOGIN_SECS: i64 = 900;
+
+fn prelogin_mac(ctx: &Ctx, pre: &Token, issued: i64) -> HmacSha256 {
+    use hmac::KeyInit as _;
+    let mut m = HmacSha256::new_from_slice(&ctx.app.ui_key).expect("HMAC takes any key length");
+    hmac::Mac::update(&mut m, b"mcr-ui-prelogin\0");
+    hmac::Mac::update(&mut m, issued.to_string().as_bytes());
+    hmac::Mac::update(&mut m, b"\0");
+    hmac::Mac::update(&mut m, id_hash(pre).as_bytes());
+    m
+}
+
+/// The token of a login form, bound to the browser's pre-login cookie and
+/// to the time it was issued: `<unix time>.<HMAC>`, good for 15 minutes.
+pub fn prelogin_token(ctx: &Ctx, pre: &Token) -> Result<String> {
+    super::access::public(ctx)?;
+    let now = ctx.app.now();
+    Ok(format!(
+        "{now}.{}",
+        crate::model::to_hex(&hmac::Mac::finalize(prelogin_mac(ctx, pre, now)).into_bytes())
+    ))
+}
+
+/// Whether `submitted` is a login form token of this pre-login cookie,
+/// issued in the last 15 minutes.
+pub fn prelogin_ok(ctx: &Ctx, pre: &Token, submitted: &str) -> Result<bool> {
+    super::access::public(ctx)?;
+    let Some((issued, mac)) = submitted.split_once('.') else { return Ok(false) };
+    let (Ok(issued), Some(mac)) = (issued.parse::<i64>(), from_hex(mac)) else { return Ok(false) };
+    let now = ctx.app.now();
+    if issued > now + 60 || now - issued > PRELOGIN_SECS {
+        return Ok(false);
+    }
+    Ok(hmac::Mac::verify_slice(prelogin_mac(ctx, pre, issued), &mac).is_ok())
 }
 
 /// Whether `submitted` is this session's CSRF token (constant time).

@@ -96,6 +96,9 @@ pub fn add(
     if roles.iter().any(|r| r.is_empty() || r.len() > 64) {
         return Err(Error::BadRequest("roles must be 1-64 characters".into()));
     }
+    if roles.len() > 64 {
+        return Err(Error::BadRequest("a user has at most 64 roles".into()));
+    }
     let hash = hash_password(password)?;
     let roles_json = serde_json::to_string(roles).context("encode roles")?;
     let now = app.now();

@@ -149,7 +149,7 @@ fn login_page(ctx: &Ctx, req: &Request, error: Option<&str>, username: &str, sta
         Ok(t) => t,
         Err(e) => return html(500, plain_page(&internal(ctx, &e))),
     };
-    let csrf = service::session::csrf_token(ctx, &pre).unwrap_or_default();
+    let csrf = service::session::prelogin_token(ctx, &pre).unwrap_or_default();
     let p = Page { user: "", admin: false, csrf: &csrf, error, notice: None };
     html(status, pages::login(&p, username))
         .header("Set-Cookie", cookie(ctx, PRELOGIN_COOKIE, pre.expose(), "/ui/login", 900))
@@ -164,7 +164,9 @@ fn login(ctx: &Ctx, req: &mut Request) -> Response {
     let username = forms::field(&form, "username").unwrap_or("").trim().to_string();
     let shown: String = username.chars().take(64).collect();
     let pre_ok = match (req.cookie(PRELOGIN_COOKIE), forms::field(&form, "csrf")) {
-        (Some(pre), Some(sent)) => service::session::csrf_ok(ctx, &Token::new(pre), sent).unwrap_or(false),
+        (Some(pre), Some(sent)) => {
+            service::session::prelogin_ok(ctx, &Token::new(pre), sent).unwrap_or(false)
+        }
         _ => false,
     };
     if !pre_ok {

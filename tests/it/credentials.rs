@@ -318,3 +318,29 @@ fn the_token_form_takes_every_scope() {
         t.req("GET", "/v2/y/tags/list").auth(&tok).send().expect(401, None);
     }
 }
+
+/// A throttled (user, address) is refused before the credential cache is
+/// asked: a cached right password must not answer a guessing run, nor tell
+/// it when it guessed right. Other addresses are not affected.
+#[test]
+fn a_throttled_pair_gets_no_answer_from_the_cache() {
+    let t = TestApp::new();
+    t.user("bob", "bob-password-1", &[], false);
+    let right = basic("bob", "bob-password-1");
+    let attacker = "10.9.9.9:1000";
+    // bob's password is in the cache (he is using the registry).
+    t.req("GET", "/v2/").auth(&right).from(attacker).send().expect(200, None);
+    let mut throttled = false;
+    for i in 0..40 {
+        let r = t.req("GET", "/v2/").auth(&basic("bob", &format!("guess-{i}"))).from(attacker).send();
+        if r.status == 429 {
+            throttled = true;
+            break;
+        }
+        assert_eq!(r.status, 401);
+    }
+    assert!(throttled, "guessing gets throttled");
+    let r = t.req("GET", "/v2/").auth(&right).from(attacker).send();
+    assert_eq!(r.status, 429, "the right password is refused too while throttled: {}", r.text());
+    t.req("GET", "/v2/").auth(&right).from("10.1.1.1:1000").send().expect(200, None);
+}

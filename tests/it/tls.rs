@@ -201,7 +201,7 @@ fn ui_cookies_are_secure_over_tls() {
     let pre = page.lines().find(|l| l.starts_with("Set-Cookie: mcr_prelogin=")).expect("a pre-login cookie");
     assert!(pre.contains("; Secure") && pre.contains("HttpOnly") && pre.contains("SameSite=Strict"), "{pre}");
     let at = page.find(r#"name="csrf" value=""#).unwrap() + r#"name="csrf" value=""#.len();
-    let csrf = &page[at..at + 64];
+    let csrf = &page[at..at + page[at..].find('"').unwrap()];
     let form = format!("csrf={csrf}&username=admin&password={}", srv.admin);
     let r = curl(&["--data", &form, &format!("https://{}/ui/login", srv.host())]);
     assert!(r.starts_with("HTTP/1.1 303"), "{r}");

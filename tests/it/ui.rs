@@ -76,7 +76,8 @@ impl<'a> Browser<'a> {
 /// The CSRF field of the first form on a page.
 fn form_csrf(html: &str) -> String {
     let at = html.find(r#"name="csrf" value=""#).expect("a csrf field") + r#"name="csrf" value=""#.len();
-    html[at..at + 64].to_string()
+    let end = html[at..].find('"').unwrap();
+    html[at..at + end].to_string()
 }
 
 #[track_caller]
@@ -375,4 +376,70 @@ fn repository_tags_are_paged() {
     let second = a.get("/ui/repo?name=big/repo&last=t099").text();
     assert_eq!(second.matches("<td class=\"mono\">t").count(), 5);
     assert!(!second.contains("next-page"), "the last page has no next");
+}
+
+/// A page cursor never names a repository the caller may not pull, even
+/// when the page stops at the scan cap among thousands of them.
+#[test]
+fn page_cursors_do_not_leak_hidden_repositories() {
+    let t = TestApp::new();
+    t.user("ci", "ci-password-1", &[], true);
+    t.rule(r#"{"effect":"allow","actions":["pull"],"repositories":["pub/*"],"usernames":["ci"]}"#);
+    for name in ["pub/a", "pub/b", "zzz/visible-to-admin"] {
+        t.blob(name, name.as_bytes());
+    }
+    for i in 0..5100 {
+        t.blob(&format!("secret/r{i:05}"), b"s");
+    }
+    let mut ci = Browser::new(&t);
+    ci.login("ci", "ci-password-1");
+    let mut url = "/ui/repos".to_string();
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let page = ci.get(&url).text();
+        assert!(
+            !page.contains("secret/"),
+            "a hidden name on {url}: {}",
+            &page[page.len().saturating_sub(800)..]
+        );
+        seen.extend(["pub/a", "pub/b"].into_iter().filter(|n| page.contains(&format!(">{n}<"))));
+        match page.find("id=\"next-page\" href=\"") {
+            Some(at) => {
+                let href = &page[at + "id=\"next-page\" href=\"".len()..];
+                url = href[..href.find('"').unwrap()].replace("&amp;", "&");
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["pub/a", "pub/b"], "every visible repository, once");
+    let forged = ci.get("/ui/repos?last=~x~y");
+    assert_eq!(forged.status, 400, "a malformed cursor is refused");
+}
+
+/// One user keeps at most ten UI sessions: logging in again and again ends
+/// the oldest instead of growing the table.
+#[test]
+fn a_user_keeps_at_most_ten_sessions() {
+    let t = TestApp::new();
+    let mut browsers: Vec<Browser> = (0..12).map(|_| Browser::new(&t)).collect();
+    for b in browsers.iter_mut() {
+        assert_eq!(b.login("admin", &t.admin).status, 303);
+    }
+    let alive = browsers.iter_mut().map(|b| b.get("/ui/").status).filter(|s| *s == 200).count();
+    assert_eq!(alive, 10);
+    assert_eq!(browsers[11].get("/ui/").status, 200, "the newest session lives");
+}
+
+/// A login form token is good for that form only: a session's id and CSRF
+/// token do not pass as a pre-login pair.
+#[test]
+fn session_tokens_do_not_pass_for_a_login_form() {
+    let t = TestApp::new();
+    let mut a = Browser::new(&t);
+    a.login("admin", &t.admin);
+    let (id, csrf) = (a.cookies["mcr_session"].clone(), a.csrf());
+    let mut b = Browser::new(&t);
+    b.cookies.insert("mcr_prelogin".into(), id);
+    let r = b.post("/ui/login", &[("csrf", &csrf), ("username", "admin"), ("password", &t.admin)]);
+    assert_eq!(r.status, 403, "{}", r.text());
 }
