@@ -21,6 +21,15 @@ impl Handler for Router {
         dispatch(&self.app, req, req_id)
     }
 
+    fn refusal(&self, target: Option<&str>, status: u16, message: &str) -> (&'static str, Vec<u8>) {
+        match target {
+            Some(t) if t == "/v2" || t.starts_with("/v2/") || t.starts_with("/v2?") => {
+                crate::oci::refusal(status, message)
+            }
+            _ => crate::http::generic_refusal(message),
+        }
+    }
+
     fn body_limit(&self, _method: &str, target: &str) -> u64 {
         let path = target.split_once('?').map_or(target, |(p, _)| p);
         if path.starts_with("/v2/") && path.contains("/blobs/uploads") {

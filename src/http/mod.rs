@@ -41,6 +41,19 @@ pub trait Handler: Send + Sync + 'static {
     fn body_limit(&self, _method: &str, _target: &str) -> u64 {
         u64::MAX
     }
+
+    /// The body of a refusal the transport answers itself (a malformed or
+    /// oversized head, a timeout), in the format of the route at `target`
+    /// when it could be read: (content type, body).
+    fn refusal(&self, _target: Option<&str>, _status: u16, message: &str) -> (&'static str, Vec<u8>) {
+        generic_refusal(message)
+    }
+}
+
+/// A refusal in no route's format: `{"error":{"code":"BAD_REQUEST",...}}`.
+pub fn generic_refusal(message: &str) -> (&'static str, Vec<u8>) {
+    let body = serde_json::json!({ "error": { "code": "BAD_REQUEST", "message": message } });
+    ("application/json", body.to_string().into_bytes())
 }
 
 /// Limits of a connection (from `[server]` in the configuration).

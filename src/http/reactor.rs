@@ -515,7 +515,9 @@ impl Reactor {
         let Some(slot) = self.slots[i].as_mut() else { return };
         log::info!("request refused peer={} status={} why={}", slot.peer, r.status, r.message);
         super::metrics::METRICS.record("-", r.status, 0, 0);
-        slot.io.conn.send_final(&error_response(r.status, r.message));
+        let target = request_target(&slot.io.buf);
+        let (content_type, body) = self.handler.refusal(target.as_deref(), r.status, r.message);
+        slot.io.conn.send_final(&refusal_bytes(r.status, content_type, &body));
         slot.io.buf = Vec::new();
         slot.phase = Phase::Closing { until: Instant::now() + LINGER };
     }
@@ -557,6 +559,25 @@ impl Reactor {
 
 /// A refusal the transport writes itself, before any frontend saw the
 /// request: JSON, and the connection closes.
+/// The target of a request line, when the head got that far and it is text.
+fn request_target(buf: &[u8]) -> Option<String> {
+    let line = &buf[..buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len()).min(8192)];
+    let text = std::str::from_utf8(line).ok()?;
+    let target = text.split(' ').nth(1)?;
+    target.starts_with('/').then(|| target.to_string())
+}
+
+fn refusal_bytes(status: u16, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        super::reason(status),
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
 pub fn error_response(status: u16, msg: &str) -> Vec<u8> {
     let body = serde_json::json!({ "error": { "code": "BAD_REQUEST", "message": msg } }).to_string();
     format!(

@@ -76,3 +76,15 @@ pub fn internal_error(req_id: &str) -> Response {
     Response::json(500, body("UNKNOWN", "internal error", serde_json::json!({ "request_id": req_id })))
         .header("Docker-Distribution-API-Version", "registry/2.0")
 }
+
+/// A refusal the transport answers itself on `/v2` (a malformed or oversized
+/// head, a timeout), as OCI error JSON: (content type, body).
+pub fn refusal(status: u16, message: &str) -> (&'static str, Vec<u8>) {
+    let code = match status {
+        411 | 413 => "SIZE_INVALID",
+        429 => "TOOMANYREQUESTS",
+        503 => "UNAVAILABLE",
+        _ => "UNSUPPORTED",
+    };
+    ("application/json", body(code, message, serde_json::Value::Null))
+}

@@ -5,6 +5,7 @@
 //! carries `Docker-Distribution-API-Version: registry/2.0`.
 
 mod errors;
+pub use errors::refusal;
 mod route;
 mod token;
 

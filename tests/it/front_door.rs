@@ -139,7 +139,14 @@ fn framing_that_rfc_9112_refuses_is_refused_and_the_connection_closed() {
         let text = exchange(&srv, raw, Duration::from_secs(10));
         assert!(text.starts_with(&format!("HTTP/1.1 {status}")), "{}: {text}", String::from_utf8_lossy(raw));
         assert!(text.contains("Connection: close"), "{text}");
+        // On /v2, even the transport's own refusals are OCI error JSON.
+        if raw.starts_with(b"GET /v2/") || raw.starts_with(b"POST /v2/") {
+            assert!(text.contains(r#"{"errors":[{"code":"#), "OCI error JSON: {text}");
+        }
     }
+    let text =
+        exchange(&srv, b"GET /v1/status HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", Duration::from_secs(10));
+    assert!(text.starts_with("HTTP/1.1 400") && text.contains(r#"{"error":{"#), "JSON elsewhere: {text}");
     assert!(started.elapsed() < Duration::from_secs(5), "each refused at once: {:?}", started.elapsed());
     // Pipelined requests after a refused one are never served.
     let text = exchange(
