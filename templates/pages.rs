@@ -190,12 +190,13 @@ pub fn repository(p: &Page, d: &RepoView) -> String {
                 : format_args!("{} tags, {} manifests, {}.", d.summary.tags, d.summary.manifests, bytes(d.summary.size_bytes));
             }
             table(id="tags") {
-                tr { th : "Tag"; th : "Digest"; th : "Media type"; th : "Pushed"; @ if p.admin { th : ""; } }
+                tr { th : "Tag"; th : "Digest"; th : "Media type"; th(class="num") : "Size"; th : "Pushed"; @ if p.admin { th : ""; } }
                 @ for t in &d.tags {
                     tr {
                         td(class="mono") : &t.name;
                         td(class="mono") { a(href=format!("/ui/manifest?repo={}&ref={}", q(name), q(&t.digest))) : &t.digest; }
                         td(class="mono") : &t.media_type;
+                        td(class="num") : bytes(t.size);
                         td : time(t.updated_at);
                         @ if p.admin {
                             td {

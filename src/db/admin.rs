@@ -55,36 +55,46 @@ pub struct TagInfo {
     pub digest: String,
     pub media_type: String,
     pub updated_at: i64,
+    /// The manifest and the config and layers it names, in bytes.
+    pub size: i64,
+}
+
+/// A tag's image size: its manifest plus the config and layers it names.
+const TAG_SIZE: &str =
+    "m.size + (SELECT coalesce(sum(b.size), 0) FROM manifest_blobs mb JOIN blobs b ON b.digest = mb.digest
+                     WHERE mb.manifest_id = m.id AND mb.kind != 'manifest')";
+
+fn tag_info(r: &rusqlite::Row) -> rusqlite::Result<TagInfo> {
+    Ok(TagInfo {
+        name: r.get(0)?,
+        digest: r.get(1)?,
+        media_type: r.get(2)?,
+        updated_at: r.get(3)?,
+        size: r.get(4)?,
+    })
 }
 
 pub fn tags(c: &Conn, repo_id: i64) -> Result<Vec<TagInfo>> {
     let mut s = c
-        .prepare_cached(
-            "SELECT t.name, m.digest, m.media_type, t.updated_at FROM tags t JOIN manifests m ON m.id = t.manifest_id
-             WHERE t.repo_id = ?1 ORDER BY t.name",
-        )
+        .prepare_cached(&format!(
+            "SELECT t.name, m.digest, m.media_type, t.updated_at, {TAG_SIZE}
+                 FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repo_id = ?1 ORDER BY t.name"
+        ))
         .sql("prepare tags")?;
-    let rows = s
-        .query_map([repo_id], |r| {
-            Ok(TagInfo { name: r.get(0)?, digest: r.get(1)?, media_type: r.get(2)?, updated_at: r.get(3)? })
-        })
-        .sql("query tags")?;
+    let rows = s.query_map([repo_id], tag_info).sql("query tags")?;
     rows.collect::<rusqlite::Result<Vec<_>>>().sql("read tags")
 }
 
 /// Tags of a repository after `last`, in name order, `limit` at most.
 pub fn tags_page(c: &Conn, repo_id: i64, last: &str, limit: usize) -> Result<Vec<TagInfo>> {
     let mut s = c
-        .prepare_cached(
-            "SELECT t.name, m.digest, m.media_type, t.updated_at FROM tags t JOIN manifests m ON m.id = t.manifest_id
-             WHERE t.repo_id = ?1 AND t.name > ?2 ORDER BY t.name LIMIT ?3",
-        )
+        .prepare_cached(&format!(
+            "SELECT t.name, m.digest, m.media_type, t.updated_at, {TAG_SIZE}
+                 FROM tags t JOIN manifests m ON m.id = t.manifest_id
+                 WHERE t.repo_id = ?1 AND t.name > ?2 ORDER BY t.name LIMIT ?3"
+        ))
         .sql("prepare tag page")?;
-    let rows = s
-        .query_map(params![repo_id, last, limit as i64], |r| {
-            Ok(TagInfo { name: r.get(0)?, digest: r.get(1)?, media_type: r.get(2)?, updated_at: r.get(3)? })
-        })
-        .sql("query tag page")?;
+    let rows = s.query_map(params![repo_id, last, limit as i64], tag_info).sql("query tag page")?;
     rows.collect::<rusqlite::Result<Vec<_>>>().sql("read tag page")
 }
 

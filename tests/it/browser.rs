@@ -52,6 +52,7 @@ fn walk_every_page(javascript: bool) {
     // A repository, a manifest, and deleting a tag.
     b.goto(&format!("{base}/ui/repo?name=team/app"));
     b.wait_text("#tags", |t| t.contains("v1") && t.contains("v2"));
+    assert!(b.text("#tags").contains(" KiB"), "image sizes: {}", b.text("#tags"));
     b.screenshot("repository");
     b.click("#tags a[href^='/ui/manifest']");
     b.wait_url(|u| u.contains("/ui/manifest"));
@@ -63,6 +64,14 @@ fn walk_every_page(javascript: bool) {
     b.wait_text("#notice", |t| t.contains("Tag deleted"));
     assert_eq!(b.text("#tags").matches("sha256:").count(), 1, "one tag left");
     b.screenshot("repository-after-tag-delete");
+    // Deleting a repository takes a confirm step.
+    b.goto(&format!("{base}/ui/repo?name=team/lib"));
+    b.click("#delete-repo");
+    b.wait_url(|u| u.contains("/ui/repo/delete"));
+    b.screenshot("repository-delete-confirm");
+    b.click("#confirm-delete");
+    b.wait_text("#notice", |t| t.contains("Repository deleted"));
+    assert!(!b.text("#repo-list").contains("team/lib"));
 
     // Garbage collection from the dashboard.
     b.goto(&format!("{base}/ui/"));

@@ -443,3 +443,32 @@ fn session_tokens_do_not_pass_for_a_login_form() {
     let r = b.post("/ui/login", &[("csrf", &csrf), ("username", "admin"), ("password", &t.admin)]);
     assert_eq!(r.status, 403, "{}", r.text());
 }
+
+/// A UI session ends when unused for `ui.session_idle`, and at
+/// `ui.session_max` after its login however much it is used.
+#[test]
+fn sessions_expire_when_idle_and_at_their_maximum() {
+    let clock = TestClock::new();
+    let t = TestApp::with_clock(
+        |c| {
+            c.ui.session_idle = "10m".into();
+            c.ui.session_max = "1h".into();
+        },
+        clock.clone(),
+    );
+    let mut a = Browser::new(&t);
+    a.login("admin", &t.admin);
+    clock.advance(9 * 60);
+    assert_eq!(a.get("/ui/").status, 200, "used within the idle time");
+    clock.advance(11 * 60);
+    to_login(&a.get("/ui/"));
+    let mut b = Browser::new(&t);
+    b.login("admin", &t.admin);
+    for _ in 0..6 {
+        clock.advance(9 * 60);
+        assert_eq!(b.get("/ui/").status, 200, "kept alive by use");
+    }
+    // 63 minutes after the login: past the maximum, used or not.
+    clock.advance(9 * 60);
+    to_login(&b.get("/ui/"));
+}

@@ -10,6 +10,7 @@ use mcr::http::{Body, Request};
 use serde_json::{json, Value};
 use std::io::Read;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tempfile::TempDir;
 
 pub struct TestApp {
@@ -17,6 +18,28 @@ pub struct TestApp {
     pub app: App,
     /// The generated admin password.
     pub admin: String,
+}
+
+/// A clock a test sets: starts at the real time, moves when told.
+#[derive(Default)]
+pub struct TestClock(std::sync::atomic::AtomicI64);
+
+impl TestClock {
+    pub fn new() -> Arc<TestClock> {
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        Arc::new(TestClock(std::sync::atomic::AtomicI64::new(now)))
+    }
+
+    pub fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl mcr::app::Clock for TestClock {
+    fn now(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 pub fn basic(user: &str, pass: &str) -> String {
@@ -30,12 +53,17 @@ impl TestApp {
     }
 
     pub fn with(f: impl FnOnce(&mut Config)) -> TestApp {
+        Self::with_clock(f, Arc::new(mcr::app::SystemClock))
+    }
+
+    /// With a clock the test moves (`TestClock`).
+    pub fn with_clock(f: impl FnOnce(&mut Config), clock: Arc<dyn mcr::app::Clock>) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::default();
         config.storage.data_dir = dir.path().join("data");
         f(&mut config);
         let store = mcr::storage::open(&config.storage).unwrap();
-        let app = App::open(config, store).unwrap();
+        let app = App::open_with_clock(config, store, clock).unwrap();
         let admin = mcr::service::users::ensure_initial_admin(&mcr::app::Ctx::system(&app, "system:startup"))
             .unwrap()
             .map(|p| p.expose().to_string())
