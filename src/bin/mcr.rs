@@ -76,6 +76,10 @@ enum Command {
     /// (checked against its .sha256 and SQLite's integrity check), then reconcile.
     Restore {
         snapshot: PathBuf,
+        /// Restore even without a `.sha256` beside the snapshot (loud, and
+        /// recorded in the audit log).
+        #[arg(long)]
+        no_verify: bool,
         #[command(flatten)]
         config: ConfigArgs,
     },
@@ -190,7 +194,7 @@ fn run() -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        Command::Restore { snapshot, config } => restore(&snapshot, config.load()?),
+        Command::Restore { snapshot, no_verify, config } => restore(&snapshot, no_verify, config.load()?),
         Command::Reconcile(config) => {
             let config = config.load()?;
             let _lock = svc(DirLock::acquire(
@@ -274,25 +278,54 @@ fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn restore(snapshot: &std::path::Path, config: Config) -> anyhow::Result<ExitCode> {
+fn restore(snapshot: &std::path::Path, no_verify: bool, config: Config) -> anyhow::Result<ExitCode> {
     let dir = &config.storage.data_dir;
     let _lock = svc(DirLock::acquire(dir, "stop mcr serve before restoring"))?;
+    // The snapshot must be a file, and not one of the live database's own.
+    let snapshot = std::fs::canonicalize(snapshot)
+        .with_context(|| format!("cannot read snapshot {}", snapshot.display()))?;
+    anyhow::ensure!(snapshot.is_file(), "snapshot {} is not a file", snapshot.display());
+    let live = std::fs::canonicalize(dir).context("data directory")?;
+    for own in ["mcr.db", "mcr.db-wal", "mcr.db-shm", ".mcr.db.restoring"] {
+        anyhow::ensure!(
+            snapshot != live.join(own),
+            "{} is the live database's own file, not a snapshot",
+            snapshot.display()
+        );
+    }
     let bytes =
-        std::fs::read(snapshot).with_context(|| format!("cannot read snapshot {}", snapshot.display()))?;
+        std::fs::read(&snapshot).with_context(|| format!("cannot read snapshot {}", snapshot.display()))?;
+    let got = mcr::model::Digest::of(mcr::model::Algorithm::Sha256, &bytes);
     let sum_file = snapshot.with_file_name(format!(
         "{}.sha256",
         snapshot.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     ));
-    if let Ok(sum) = std::fs::read_to_string(&sum_file) {
-        let want = sum.split_whitespace().next().unwrap_or("");
-        let got = mcr::model::Digest::of(mcr::model::Algorithm::Sha256, &bytes);
-        anyhow::ensure!(got.hex() == want, "snapshot {} does not match its checksum", snapshot.display());
+    match std::fs::read_to_string(&sum_file) {
+        Ok(sum) => {
+            let want = sum.split_whitespace().next().unwrap_or("");
+            anyhow::ensure!(got.hex() == want, "snapshot {} does not match its checksum", snapshot.display());
+        }
+        Err(_) if no_verify => {
+            eprintln!(
+                "mcr: WARNING: restoring {} WITHOUT a checksum (--no-verify): nothing shows it is the snapshot mcr \
+                 wrote; this is recorded in the audit log",
+                snapshot.display()
+            );
+        }
+        Err(e) => anyhow::bail!(
+            "snapshot {} has no readable checksum file {} ({e}); restore refuses what it cannot verify \
+             (--no-verify overrides, loudly)",
+            snapshot.display(),
+            sum_file.display()
+        ),
     }
     let db = dir.join("mcr.db");
     svc(mcr::db::snapshot::restore(&db, &bytes))
         .with_context(|| format!("snapshot {}", snapshot.display()))?;
     let app = open_app(config)?;
-    let report = svc(mcr::service::admin::reconcile(&Ctx::system(&app, CLI_ACTOR)))?;
+    let ctx = Ctx::system(&app, CLI_ACTOR);
+    svc(mcr::service::admin::record_restore(&ctx, &snapshot.display().to_string(), got.hex(), !no_verify))?;
+    let report = svc(mcr::service::admin::reconcile(&ctx))?;
     app.audit.close();
     println!("restored {} into {}", snapshot.display(), db.display());
     println!("{}", serde_json::to_string_pretty(&report)?);

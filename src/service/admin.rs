@@ -232,6 +232,16 @@ pub fn snapshot(ctx: &Ctx) -> Result<Snapshot> {
     Ok(snap)
 }
 
+/// Records a restore in the (restored) audit log: which snapshot, its
+/// SHA-256, and whether it was verified against its checksum file.
+pub fn record_restore(ctx: &Ctx, path: &str, sha256: &str, verified: bool) -> Result<()> {
+    super::access::require_system(ctx)?;
+    let mut ev = ctx.event("restore", if verified { "ok" } else { "unverified" });
+    ev.detail = serde_json::json!({ "path": path, "sha256": sha256, "verified": verified });
+    let now = ctx.app.now();
+    ctx.app.db.write(|tx| crate::audit::record(tx, &ev, now))
+}
+
 static SNAPSHOT_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn take_snapshot(app: &crate::app::App) -> Result<Snapshot> {

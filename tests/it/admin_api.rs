@@ -320,3 +320,54 @@ fn snapshot_while_writing_then_restore() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("checksum"));
 }
+
+/// Restore refuses what it cannot verify: a snapshot without its checksum
+/// file (unless --no-verify, which says so and is audited) and the live
+/// database's own files; a refused restore changes nothing.
+#[test]
+fn restore_refuses_what_it_cannot_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut srv = Server::start_on(&data, &[]);
+    srv.push_image("keep", "v1", 1);
+    let snap = srv.http("POST", "/v1/snapshot", &[], b"").json();
+    let path = snap["path"].as_str().unwrap().to_string();
+    assert!(srv.terminate().success());
+    let restore = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mcr"))
+            .arg("restore")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let db_before = std::fs::read(data.join("mcr.db")).unwrap();
+    // Without its checksum file.
+    let bare = dir.path().join("bare.db");
+    std::fs::copy(&path, &bare).unwrap();
+    let (ok, err) = restore(&[bare.to_str().unwrap()]);
+    assert!(!ok && err.contains("no readable checksum"), "{err}");
+    // The live database, directly or through a path that leads to it.
+    let sneaky = format!("{}/snapshots/../mcr.db", data.display());
+    for p in [data.join("mcr.db").display().to_string(), sneaky] {
+        let (ok, err) = restore(&[&p]);
+        assert!(!ok && err.contains("live database"), "{p}: {err}");
+    }
+    assert!(data.join("mcr.db").exists(), "nothing was removed");
+    assert_eq!(std::fs::read(data.join("mcr.db")).unwrap(), db_before, "nothing changed");
+    // --no-verify restores, loudly, and the audit log says so.
+    let (ok, err) = restore(&["--no-verify", bare.to_str().unwrap()]);
+    assert!(ok && err.contains("WITHOUT a checksum"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_mcr"))
+        .args(["audit", "list", "--type", "restore", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(r#""outcome":"unverified""#) && text.contains("system:cli"), "{text}");
+    // A verified restore is recorded too.
+    let (ok, err) = restore(&[&path]);
+    assert!(ok, "{err}");
+}
