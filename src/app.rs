@@ -40,6 +40,7 @@ impl App {
     pub fn open_with_clock(config: Config, store: Arc<dyn BlobStore>, clock: Arc<dyn Clock>) -> Result<App> {
         let dir = &config.storage.data_dir;
         std::fs::create_dir_all(dir).context("create data directory")?;
+        owner_only(dir)?;
         let db = Db::open(&dir.join("mcr.db"))?;
         let ui_key = key_file(&dir.join("ui-csrf.key"))?;
         let provider: Box<dyn IdentityProvider> = match config.auth.provider.as_str() {
@@ -113,6 +114,44 @@ impl DirLock {
             Err(std::fs::TryLockError::Error(e)) => Err(e).context("lock data directory"),
         }
     }
+}
+
+/// Makes everything under the data directory its owner's alone (files 0600,
+/// directories 0700), saying what it changed: an installation from before
+/// mcr did so at its first start.
+fn owner_only(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let (mut files, mut dirs) = (0u64, 0u64);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&d).context("stat data directory")?;
+        if meta.permissions().mode() & 0o777 != 0o700 {
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))
+                .context("restrict directory")?;
+            dirs += 1;
+        }
+        for e in std::fs::read_dir(&d).context("read data directory")? {
+            let e = e.context("read data directory")?;
+            let t = e.file_type().context("stat data directory entry")?;
+            if t.is_dir() {
+                stack.push(e.path());
+            } else if t.is_file() {
+                let mode = e.metadata().context("stat data file")?.permissions().mode();
+                if mode & 0o777 != 0o600 {
+                    std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o600))
+                        .context("restrict data file")?;
+                    files += 1;
+                }
+            }
+        }
+    }
+    if files + dirs > 0 {
+        log::warn!(
+            "data directory made owner-only dir={} files_changed={files} directories_changed={dirs} (files 0600, directories 0700)",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// A 32-byte secret kept in `path` (0600), made on first use.

@@ -165,6 +165,9 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
+    // What mcr creates (the database and its WAL, blobs, uploads,
+    // snapshots, keys) is its owner's alone: files 0600, directories 0700.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     match run() {
         Ok(code) => code,
         Err(e) => {

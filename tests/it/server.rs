@@ -453,3 +453,59 @@ fn offline_commands_refuse_a_data_directory_in_use() {
     let (ok, err) = run(&["gc"]);
     assert!(ok, "once the server is gone, gc runs: {err}");
 }
+
+/// Every file under the data directory (database, WAL, blobs, uploads,
+/// snapshots, keys, lock) is 0600 and every directory 0700; an older
+/// installation is tightened at start, with a log line.
+#[test]
+fn the_data_directory_is_its_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    fn walk(dir: &std::path::Path, bad: &mut Vec<String>, files: &mut usize) {
+        let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+        if mode != 0o700 {
+            bad.push(format!("{} {mode:o}", dir.display()));
+        }
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                walk(&e.path(), bad, files);
+            } else {
+                *files += 1;
+                let mode = e.metadata().unwrap().permissions().mode() & 0o777;
+                if mode != 0o600 {
+                    bad.push(format!("{} {mode:o}", e.path().display()));
+                }
+            }
+        }
+    }
+    let check = |data: &std::path::Path, when: &str| {
+        let (mut bad, mut files) = (Vec::new(), 0);
+        walk(data, &mut bad, &mut files);
+        assert!(bad.is_empty(), "{when}: not owner-only: {bad:#?}");
+        assert!(files >= 6, "{when}: the walk saw the files ({files})");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut srv = Server::start_on(&data, &[]);
+    srv.push_image("modes", "v1", 1);
+    let loc = srv.http("POST", "/v2/modes/blobs/uploads/", &[], b"").header("Location").unwrap().to_string();
+    assert_eq!(srv.http("PATCH", &loc, &[], b"part").status, 202);
+    let snap = srv.http("POST", "/v1/snapshot", &[], b"").json();
+    check(&data, "running");
+    assert!(srv.terminate().success());
+    check(&data, "after the first start");
+    // An installation from before: world-readable files and directories.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(data.join("mcr.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut srv = Server::start_on(&data, &[]);
+    assert!(srv.log().contains("data directory made owner-only"), "{}", srv.log());
+    assert!(srv.terminate().success());
+    check(&data, "after tightening");
+    let out = Command::new(env!("CARGO_BIN_EXE_mcr"))
+        .args(["restore", snap["path"].as_str().unwrap(), "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    check(&data, "after a restore");
+}
