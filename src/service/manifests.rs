@@ -199,14 +199,20 @@ pub fn put(
     let d = digest.to_string();
     ctx.app.db.write(|tx| {
         let repo_id = db::repos::ensure(tx, repo.as_str(), now)?;
+        // What this manifest may pin: only what this repository has. A
+        // non-distributable (or `urls`) layer it does not have is accepted,
+        // as clients fetch those elsewhere, but pins nothing: a digest alone
+        // must not keep another repository's blob alive.
+        let mut pinned = Vec::with_capacity(parsed.refs.len());
         for (rd, kind, distributable) in &parsed.refs {
-            let present = match *kind {
+            let here = match *kind {
                 "manifest" => db::manifests::exists(tx, repo_id, rd)?,
-                _ => !distributable || db::blobs::size_in_repo(tx, repo_id, rd)?.is_some(),
+                _ => db::blobs::size_in_repo(tx, repo_id, rd)?.is_some(),
             };
-            if !present {
+            if !here && *distributable {
                 return Err(Error::ManifestBlobUnknown(rd.clone()));
             }
+            pinned.push(here);
         }
         let new = db::manifests::NewManifest {
             digest: &d,
@@ -218,8 +224,10 @@ pub fn put(
         };
         let (id, inserted) = db::manifests::insert(tx, repo_id, &new, now)?;
         if inserted {
-            for (rd, kind, _) in &parsed.refs {
-                db::manifests::add_reference(tx, id, rd, kind)?;
+            for ((rd, kind, _), here) in parsed.refs.iter().zip(&pinned) {
+                if *here {
+                    db::manifests::add_reference(tx, id, rd, kind)?;
+                }
             }
         }
         let mut moved = Vec::new();

@@ -586,3 +586,61 @@ fn reconcile_never_purges_a_session_in_use() {
     assert_eq!(mcr::service::admin::reconcile(&t.admin_ctx()).unwrap().uploads_purged, 1);
     t.req("GET", &loc).send().expect(404, Some("BLOB_UPLOAD_UNKNOWN"));
 }
+
+/// A manifest can name a blob of a repository its pusher may not read only
+/// as a non-distributable layer, and then pins nothing: once that
+/// repository is deleted, its blob is collected.
+#[test]
+fn a_foreign_layer_reference_does_not_pin_another_repositorys_blob() {
+    let t = TestApp::with(|c| c.gc.min_age = "0s".into());
+    let secret = bytes(42, 5000);
+    image_of(&t, "private/app", "v1", b"{\"private\":1}", &[&secret], None);
+    let sd = sha256(&secret);
+    t.user("bob", "bob-password-1", &[], true);
+    t.rule(r#"{"effect":"allow","actions":["pull","push"],"repositories":["bob/*"],"usernames":["bob"]}"#);
+    let bob = basic("bob", "bob-password-1");
+    assert_eq!(
+        t.req("GET", &format!("/v2/private/app/blobs/{sd}")).auth(&bob).send().status,
+        403,
+        "bob may not read it"
+    );
+    let config = b"{\"bob\":1}".to_vec();
+    let cd = sha256(&config);
+    t.req("POST", &format!("/v2/bob/app/blobs/uploads/?digest={cd}"))
+        .auth(&bob)
+        .body(&config)
+        .send()
+        .expect(201, None);
+    let layer = |media: &str| {
+        serde_json::json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": config.len() },
+            "layers": [{ "mediaType": media, "digest": sd, "size": secret.len() }],
+        })
+        .to_string()
+        .into_bytes()
+    };
+    // As an ordinary layer: refused, it is not in bob's repository.
+    let r = t
+        .req("PUT", "/v2/bob/app/manifests/plain")
+        .auth(&bob)
+        .header("Content-Type", OCI_MANIFEST)
+        .body(&layer("application/vnd.oci.image.layer.v1.tar"))
+        .send();
+    r.expect(400, Some("MANIFEST_BLOB_UNKNOWN"));
+    // As a non-distributable layer: accepted, recorded, pinning nothing.
+    let m = layer("application/vnd.oci.image.layer.nondistributable.v1.tar");
+    let r = t
+        .req("PUT", "/v2/bob/app/manifests/foreign")
+        .auth(&bob)
+        .header("Content-Type", OCI_MANIFEST)
+        .body(&m)
+        .send();
+    r.expect(201, None);
+    t.req("DELETE", "/v1/repositories/private/app").send().expect(204, None);
+    assert!(blob_file(&t, &sd).exists());
+    let report = gc(&t);
+    assert!(!blob_file(&t, &sd).exists(), "the private blob is collected: {report}");
+    let r = t.req("GET", "/v2/bob/app/manifests/foreign").auth(&bob).header("Accept", OCI_MANIFEST).send();
+    assert_eq!((r.status, r.body), (200, m), "bob's manifest is still there");
+}
