@@ -43,6 +43,12 @@ impl App {
         owner_only(dir)?;
         let db = Db::open(&dir.join("mcr.db"))?;
         let ui_key = key_file(&dir.join("ui-csrf.key"))?;
+        let audit_key = match config.audit.key_file.as_str() {
+            "" => key_file(&dir.join("audit.key"))?,
+            path => key_file(std::path::Path::new(path))?,
+        };
+        crate::audit::install_key(db.path(), audit_key);
+        crate::audit::anchor(&db, clock.now())?;
         let provider: Box<dyn IdentityProvider> = match config.auth.provider.as_str() {
             "mcias" => {
                 let ca = match config.auth.mcias_ca.as_str() {

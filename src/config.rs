@@ -74,11 +74,14 @@ impl Default for Uploads {
 pub struct Audit {
     /// Record an event for every manifest pull.
     pub pulls: bool,
+    /// The key of the audit chain's HMAC; empty: `<data>/audit.key`. Made
+    /// (0600) on first start; never part of a database snapshot.
+    pub key_file: String,
 }
 
 impl Default for Audit {
     fn default() -> Self {
-        Audit { pulls: true }
+        Audit { pulls: true, key_file: String::new() }
     }
 }
 

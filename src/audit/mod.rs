@@ -1,8 +1,19 @@
 //! The tamper-evident audit log (R-AUD-1..4).
 //!
-//! Each row stores the previous row's hash and its own: SHA-256 over the
-//! previous hash and the row's canonical content (id included), so editing,
-//! deleting or reordering any row breaks the chain from there on.
+//! Each row stores the previous row's hash and its own: HMAC-SHA256, under
+//! a key kept outside the database (`<data>/audit.key`, 0600, never in a
+//! snapshot), over the previous hash and the row's canonical content (id
+//! included). Editing, deleting or reordering a row breaks the chain from
+//! there on, and without the key nobody can compute a chain that verifies.
+//! The head (last id and hash) is checkpointed outside the database
+//! (`<data>/audit.checkpoint`, written atomically within a second of each
+//! write, logged, and exported as a metric), so cutting rows off the end
+//! shows too. Rows written before the chain was keyed (mcr before schema
+//! version 4) keep plain SHA-256; an `audit_rekeyed` event anchors them.
+//!
+//! What it does not protect against: someone with the key and the
+//! checkpoint can rewrite history; shipping the checkpoint (the log line or
+//! the metric) off the machine closes that.
 //!
 //! Invariant: a mutation's event is written by `record` inside the
 //! mutation's own transaction (no change without its record); events of
@@ -11,7 +22,7 @@
 //! threads never wait on them.  No secret is ever part of an event.
 
 use crate::db::{self, audit::AuditRow, Db};
-use crate::error::Result;
+use crate::error::{Context, Error, Result};
 use crate::model::to_hex;
 use crossbeam::channel::{self, Receiver, Sender};
 use parking_lot::Mutex;
@@ -39,8 +50,7 @@ impl Event {
     }
 }
 
-/// The hash of a row given its predecessor's hash.
-pub fn row_hash(r: &AuditRow) -> String {
+fn canonical(r: &AuditRow) -> String {
     #[derive(Serialize)]
     struct Canonical<'a>(
         i64,
@@ -64,12 +74,173 @@ pub fn row_hash(r: &AuditRow) -> String {
         &r.outcome,
         &r.detail,
     );
-    let json = serde_json::to_string(&c).expect("canonical row serializes");
+    serde_json::to_string(&c).expect("canonical row serializes")
+}
+
+/// The hash of a row of the unkeyed chain (before schema version 4).
+pub fn row_hash(r: &AuditRow) -> String {
     let mut h = Sha256::new();
     h.update(r.prev_hash.as_bytes());
     h.update(b"\n");
-    h.update(json.as_bytes());
+    h.update(canonical(r).as_bytes());
     to_hex(&h.finalize())
+}
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+/// The hash of a row of the keyed chain.
+pub fn keyed_hash(key: &[u8; 32], r: &AuditRow) -> String {
+    use hmac::{KeyInit as _, Mac as _};
+    let mut m = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    m.update(r.prev_hash.as_bytes());
+    m.update(b"\n");
+    m.update(canonical(r).as_bytes());
+    to_hex(&m.finalize().into_bytes())
+}
+
+/// Audit keys by database file, installed when the registry opens.
+static KEYS: Mutex<Vec<(std::path::PathBuf, [u8; 32])>> = Mutex::new(Vec::new());
+
+/// Makes `key` the audit key of the database at `db_path`.
+pub fn install_key(db_path: &std::path::Path, key: [u8; 32]) {
+    let path = std::fs::canonicalize(db_path).unwrap_or_else(|_| db_path.to_path_buf());
+    let mut keys = KEYS.lock();
+    keys.retain(|(p, _)| *p != path);
+    keys.push((path, key));
+}
+
+fn key_of(path: Option<std::path::PathBuf>) -> Result<[u8; 32]> {
+    let path = path.ok_or_else(|| Error::Internal(anyhow::anyhow!("audit: database has no file")))?;
+    let keys = KEYS.lock();
+    if let Some((_, k)) = keys.iter().find(|(p, _)| *p == path) {
+        return Ok(*k);
+    }
+    let canonical = std::fs::canonicalize(&path).unwrap_or(path);
+    keys.iter()
+        .find(|(p, _)| *p == canonical)
+        .map(|(_, k)| *k)
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("audit key of {} not loaded", canonical.display())))
+}
+
+/// The checkpoint of the chain's head, kept outside the database.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    pub last_id: i64,
+    pub last_hash: String,
+    pub keyed_from: i64,
+    pub time: i64,
+}
+
+/// The id of the newest checkpointed row, for `/metrics`.
+pub static CHECKPOINT_ID: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+pub fn checkpoint_path(db: &Db) -> std::path::PathBuf {
+    db.path().with_file_name("audit.checkpoint")
+}
+
+pub fn read_checkpoint(db: &Db) -> Result<Option<Checkpoint>> {
+    match std::fs::read(checkpoint_path(db)) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("audit checkpoint unreadable: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).context("read audit checkpoint"),
+    }
+}
+
+fn write_checkpoint_file(db: &Db, cp: &Checkpoint) -> Result<()> {
+    use std::io::Write as _;
+    let path = checkpoint_path(db);
+    let tmp = path.with_extension("checkpoint.partial");
+    let mut f = std::fs::File::create(&tmp).context("write audit checkpoint")?;
+    f.write_all(serde_json::to_string(cp).unwrap_or_default().as_bytes())
+        .context("write audit checkpoint")?;
+    f.sync_all().context("fsync audit checkpoint")?;
+    std::fs::rename(&tmp, &path).context("put audit checkpoint in place")?;
+    CHECKPOINT_ID.store(cp.last_id, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Moves the checkpoint to the chain's head. It never moves back, nor past
+/// a chain that no longer holds the checkpointed row as it was: that is
+/// evidence, kept for `verify` (and logged).
+pub fn advance_checkpoint(db: &Db) -> Result<Option<Checkpoint>> {
+    let (head, keyed_from) = db.read(|c| Ok((db::audit::head(c)?, db::audit::keyed_from(c)?)))?;
+    let (Some((last_id, last_hash)), Some(keyed_from)) = (head, keyed_from) else { return Ok(None) };
+    if let Some(old) = read_checkpoint(db)? {
+        if old.last_id == last_id && old.last_hash == last_hash {
+            return Ok(Some(old));
+        }
+        let still = db.read(|c| db::audit::hash_of(c, old.last_id))?;
+        if last_id < old.last_id || still.as_deref() != Some(old.last_hash.as_str()) {
+            log::error!(
+                "audit chain does not hold its checkpoint (checkpoint last_id={} hash={}, chain head id={last_id}): \
+                 rows were removed or rewritten; run mcr audit verify",
+                old.last_id,
+                old.last_hash
+            );
+            return Ok(None);
+        }
+    }
+    let cp = Checkpoint { last_id, last_hash, keyed_from, time: now_secs() };
+    write_checkpoint_file(db, &cp)?;
+    Ok(Some(cp))
+}
+
+/// After a restore: the restored chain is the truth now, whatever the
+/// checkpoint said (the restore itself is an audited event).
+pub fn reanchor_checkpoint(db: &Db) -> Result<()> {
+    let _ = std::fs::remove_file(checkpoint_path(db));
+    advance_checkpoint(db).map(drop)
+}
+
+/// Anchors the chain at start: a new database is keyed from its first row;
+/// a chain from before keying is verified under the old scheme, then
+/// re-anchored by an `audit_rekeyed` event, the first keyed row.
+pub fn anchor(db: &Db, now: i64) -> Result<()> {
+    if db.read(db::audit::keyed_from)?.is_none() {
+        match db.read(db::audit::head)? {
+            None => db.write(|tx| db::audit::set_keyed_from(tx, 1))?,
+            Some((last, _)) => {
+                let legacy = verify_rows(db, None, i64::MAX)?;
+                let ev = Event {
+                    actor: Some("system:startup".into()),
+                    detail: serde_json::json!({
+                        "scheme": "hmac-sha256",
+                        "legacy_rows": last,
+                        "legacy_chain_ok": legacy.first_broken.is_none(),
+                        "legacy_first_broken": legacy.first_broken,
+                    }),
+                    ..Event::new(
+                        "audit_rekeyed",
+                        if legacy.first_broken.is_none() { "ok" } else { "legacy_broken" },
+                    )
+                };
+                db.write(|tx| {
+                    db::audit::set_keyed_from(tx, last + 1)?;
+                    record(tx, &ev, now)
+                })?;
+                match legacy.first_broken {
+                    None => log::warn!("audit chain re-anchored under a key rows={last}"),
+                    Some(id) => log::error!(
+                        "audit chain re-anchored under a key, but its unkeyed part is broken at row {id}: {}",
+                        legacy.reason.unwrap_or_default()
+                    ),
+                }
+            }
+        }
+    }
+    if let Some(cp) = advance_checkpoint(db)? {
+        log::info!("audit checkpoint last_id={} hash={}", cp.last_id, cp.last_hash);
+    }
+    Ok(())
 }
 
 /// Appends `ev` at `time` inside the caller's transaction.
@@ -80,6 +251,7 @@ pub fn record(tx: &db::Tx, ev: &Event, time: i64) -> Result<()> {
 /// Appends events in order inside the caller's transaction, reading the
 /// chain's head once (the transaction holds the write lock, so it cannot move).
 pub fn record_all<'e>(tx: &db::Tx, events: impl IntoIterator<Item = (&'e Event, i64)>) -> Result<()> {
+    let key = key_of(db::audit::db_path(tx))?;
     let (mut id, mut prev_hash) = match db::audit::head(tx)? {
         Some((id, h)) => (id, h),
         None => (0, GENESIS.to_string()),
@@ -105,7 +277,7 @@ pub fn record_all<'e>(tx: &db::Tx, events: impl IntoIterator<Item = (&'e Event, 
             prev_hash,
             hash: String::new(),
         };
-        row.hash = row_hash(&row);
+        row.hash = keyed_hash(&key, &row);
         db::audit::insert(tx, &row)?;
         prev_hash = row.hash;
     }
@@ -123,25 +295,94 @@ pub struct Verification {
     pub reason: Option<String>,
 }
 
-/// Walks the chain in id order, streaming.
+/// Walks the chain in id order, streaming, and holds it against the
+/// checkpoint: names the first row whose link or hash does not hold, a
+/// missing range, or rows cut off the end.
 pub fn verify(db: &Db) -> Result<Verification> {
+    let keyed_from = db.read(db::audit::keyed_from)?;
+    let checkpoint = read_checkpoint(db)?;
+    let key = key_of(Some(std::fs::canonicalize(db.path()).unwrap_or_else(|_| db.path().to_path_buf())))?;
+    let broken = |id: i64, reason: String, rows: u64| Verification {
+        rows,
+        first_broken: Some(id),
+        reason: Some(reason),
+    };
+    // The checkpoint's anchor is the one to trust: the database's can be edited.
+    let keyed_from = match (&checkpoint, keyed_from) {
+        (Some(cp), Some(k)) if cp.keyed_from != k => {
+            return Ok(broken(
+                cp.keyed_from.min(k),
+                format!(
+                    "the database says the keyed chain starts at row {k}, the checkpoint says {}",
+                    cp.keyed_from
+                ),
+                0,
+            ))
+        }
+        (Some(cp), _) => cp.keyed_from,
+        (None, Some(k)) => k,
+        (None, None) => i64::MAX,
+    };
+    let v = verify_rows(db, Some(&key), keyed_from)?;
+    if v.first_broken.is_some() {
+        return Ok(v);
+    }
+    let last = v.rows as i64;
+    match checkpoint {
+        None if last > 0 => Ok(broken(
+            1,
+            format!(
+                "the checkpoint {} is missing: rows cut off the end could not be seen (restore it from where it was shipped)",
+                checkpoint_path(db).display()
+            ),
+            v.rows,
+        )),
+        None => Ok(v),
+        Some(cp) if last < cp.last_id => Ok(broken(
+            last + 1,
+            format!("rows {}..{} are missing: the log ends before its checkpoint", last + 1, cp.last_id),
+            v.rows,
+        )),
+        Some(cp) => match db.read(|c| db::audit::hash_of(c, cp.last_id))? {
+            Some(h) if h == cp.last_hash || cp.last_id == 0 => Ok(v),
+            _ => Ok(broken(cp.last_id, "the row differs from the checkpoint".into(), v.rows)),
+        },
+    }
+}
+
+/// The chain's own links and hashes: rows before `keyed_from` under plain
+/// SHA-256, the rest under `key` (with no key, all under SHA-256).
+fn verify_rows(db: &Db, key: Option<&[u8; 32]>, keyed_from: i64) -> Result<Verification> {
     let mut v = Verification { rows: 0, first_broken: None, reason: None };
     let mut prev = GENESIS.to_string();
     let mut expected_id = 1;
     db.read(|c| {
         db::audit::each(c, |r| {
             v.rows += 1;
-            let problem = if r.id != expected_id {
-                Some(format!("row id {} follows {}: a row is missing", r.id, expected_id - 1))
+            let hash = match key {
+                Some(k) if r.id >= keyed_from => keyed_hash(k, &r),
+                _ => row_hash(&r),
+            };
+            let problem = if r.id > expected_id {
+                Some(format!("rows {}..{} are missing", expected_id, r.id - 1))
+            } else if r.id != expected_id {
+                Some(format!("row id {} follows {}: rows are out of order", r.id, expected_id - 1))
             } else if r.prev_hash != prev {
-                Some("prev_hash does not match the previous row".to_string())
-            } else if row_hash(&r) != r.hash {
-                Some("content does not match its hash".to_string())
+                Some(
+                    "prev_hash does not match the previous row (a row was moved, removed or rewritten)"
+                        .to_string(),
+                )
+            } else if hash != r.hash {
+                Some(if r.id >= keyed_from {
+                    "content does not match its keyed hash (edited, or re-hashed without the key)".to_string()
+                } else {
+                    "content does not match its hash".to_string()
+                })
             } else {
                 None
             };
             if let Some(p) = problem {
-                v.first_broken = Some(r.id);
+                v.first_broken = Some(if r.id > expected_id { expected_id } else { r.id });
                 v.reason = Some(p);
                 return false;
             }
@@ -207,7 +448,28 @@ impl Drop for AuditQueue {
 }
 
 fn writer(db: Db, rx: Receiver<Msg>) {
-    while let Ok(first) = rx.recv() {
+    let mut last_log = 0i64;
+    let mut checkpoint = |db: &Db| match advance_checkpoint(db) {
+        Ok(Some(cp)) => {
+            // Once a minute in the log, for shipping off the machine.
+            if now_secs() - last_log >= 60 {
+                log::info!("audit checkpoint last_id={} hash={}", cp.last_id, cp.last_hash);
+                last_log = now_secs();
+            }
+        }
+        Ok(None) => {}
+        Err(e) => log::error!("audit checkpoint not written err={e:#}"),
+    };
+    loop {
+        // Within a second of any write (mutations write their own rows).
+        let first = match rx.recv_timeout(std::time::Duration::from_secs(1)) {
+            Ok(m) => m,
+            Err(channel::RecvTimeoutError::Timeout) => {
+                checkpoint(&db);
+                continue;
+            }
+            Err(channel::RecvTimeoutError::Disconnected) => break,
+        };
         let mut events = Vec::new();
         let mut flushes = Vec::new();
         let mut next = Some(first);
@@ -224,9 +486,13 @@ fn writer(db: Db, rx: Receiver<Msg>) {
                 log::error!("audit batch lost events={} err={e:#}", events.len());
             }
         }
+        if !flushes.is_empty() {
+            checkpoint(&db);
+        }
         for f in flushes {
             let _ = f.send(());
         }
     }
+    checkpoint(&db);
     db.close_thread_connection();
 }

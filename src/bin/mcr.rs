@@ -328,6 +328,7 @@ fn restore(snapshot: &std::path::Path, no_verify: bool, config: Config) -> anyho
     let app = open_app(config)?;
     let ctx = Ctx::system(&app, CLI_ACTOR);
     svc(mcr::service::admin::record_restore(&ctx, &snapshot.display().to_string(), got.hex(), !no_verify))?;
+    svc(mcr::service::admin::reanchor_audit(&ctx))?;
     let report = svc(mcr::service::admin::reconcile(&ctx))?;
     app.audit.close();
     println!("restored {} into {}", snapshot.display(), db.display());

@@ -48,6 +48,28 @@ pub fn head(c: &Conn) -> Result<Option<(i64, String)>> {
     )
 }
 
+/// The first row of the keyed chain, once the chain is anchored.
+pub fn keyed_from(c: &Conn) -> Result<Option<i64>> {
+    optional(
+        c.prepare_cached("SELECT keyed_from FROM audit_meta WHERE id = 1")
+            .and_then(|mut s| s.query_row([], |r| r.get(0))),
+        "read audit anchor",
+    )
+}
+
+pub fn set_keyed_from(c: &Tx, id: i64) -> Result<()> {
+    c.prepare_cached("INSERT OR REPLACE INTO audit_meta(id, keyed_from) VALUES (1, ?1)")
+        .and_then(|mut s| s.execute([id]))
+        .sql("anchor audit chain")?;
+    Ok(())
+}
+
+/// The database file this connection is on (the audit key is per data
+/// directory).
+pub fn db_path(c: &Conn) -> Option<std::path::PathBuf> {
+    c.path().map(std::path::PathBuf::from)
+}
+
 pub fn insert(c: &Tx, r: &AuditRow) -> Result<()> {
     c.prepare_cached(&format!(
         "INSERT INTO audit_log({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
@@ -147,4 +169,13 @@ pub fn per_day(c: &Conn, event_type: &str, since: i64) -> Result<Vec<(i64, i64)>
         .query_map(params![event_type, since.div_euclid(86400)], |r| Ok((r.get(0)?, r.get(1)?)))
         .sql("count audit per day")?;
     rows.collect::<rusqlite::Result<Vec<_>>>().sql("read audit per day")
+}
+
+/// The hash of row `id`, if it exists.
+pub fn hash_of(c: &Conn, id: i64) -> Result<Option<String>> {
+    optional(
+        c.prepare_cached("SELECT hash FROM audit_log WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id], |r| r.get(0))),
+        "read audit row hash",
+    )
 }

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema.sql"),
     include_str!("migrations/2-auth.sql"),
     include_str!("migrations/3-ui.sql"),
+    include_str!("migrations/4-audit-key.sql"),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

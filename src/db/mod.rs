@@ -68,6 +68,9 @@ impl Conn<'_> {
     fn last_insert_rowid(&self) -> i64 {
         self.raw.last_insert_rowid()
     }
+    fn path(&self) -> Option<&str> {
+        self.raw.path()
+    }
 }
 
 /// A handle on the metadata database; cheap to clone, connections are opened

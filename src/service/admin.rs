@@ -242,6 +242,14 @@ pub fn record_restore(ctx: &Ctx, path: &str, sha256: &str, verified: bool) -> Re
     ctx.app.db.write(|tx| crate::audit::record(tx, &ev, now))
 }
 
+/// After a restore, the restored audit chain is the one the checkpoint
+/// holds (the restore is recorded in it first).
+pub fn reanchor_audit(ctx: &Ctx) -> Result<()> {
+    super::access::require_system(ctx)?;
+    ctx.app.audit.flush();
+    crate::audit::reanchor_checkpoint(&ctx.app.db)
+}
+
 static SNAPSHOT_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn take_snapshot(app: &crate::app::App) -> Result<Snapshot> {
@@ -292,6 +300,12 @@ pub fn metrics(ctx: &Ctx) -> Result<String> {
     ] {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
     }
+    let _ = writeln!(
+        out,
+        "# HELP mcr_audit_checkpoint_id The newest audit row held by the checkpoint outside the database.\n\
+         # TYPE mcr_audit_checkpoint_id gauge\nmcr_audit_checkpoint_id {}",
+        crate::audit::CHECKPOINT_ID.load(std::sync::atomic::Ordering::Relaxed)
+    );
     let checks = crate::auth::PASSWORD_CHECKS.load(std::sync::atomic::Ordering::Relaxed);
     let _ = writeln!(
         out,

@@ -117,7 +117,8 @@ fn scripted_session_is_recorded_in_order_and_the_chain_holds() {
     assert_eq!(mcr::audit::verify(&t.app.db).unwrap().first_broken, None);
     db.execute("DELETE FROM audit_log WHERE id = 7", []).unwrap();
     let v = mcr::audit::verify(&t.app.db).unwrap();
-    assert_eq!(v.first_broken, Some(8), "a deleted row breaks the next link: {v:?}");
+    assert_eq!(v.first_broken, Some(7), "a deleted row is named as missing: {v:?}");
+    assert!(v.reason.as_deref().unwrap_or("").contains("rows 7..7 are missing"), "{v:?}");
 }
 
 #[test]
@@ -193,4 +194,130 @@ fn real_server_logs_and_db_hold_no_secrets_and_cli_verifies() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("broken at row {id}")), "{err}");
+}
+
+/// Recomputes every row's hash with the unkeyed algorithm, as an attacker
+/// without the key would after editing rows.
+fn rehash_without_key(db: &rusqlite::Connection) {
+    let rows: Vec<mcr::db::audit::AuditRow> = {
+        let mut s = db
+            .prepare("SELECT id, time, event_type, actor, peer, repository, reference, outcome, detail FROM audit_log ORDER BY id")
+            .unwrap();
+        s.query_map([], |r| {
+            Ok(mcr::db::audit::AuditRow {
+                id: r.get(0)?,
+                time: r.get(1)?,
+                event_type: r.get(2)?,
+                actor: r.get(3)?,
+                peer: r.get(4)?,
+                repository: r.get(5)?,
+                reference: r.get(6)?,
+                outcome: r.get(7)?,
+                detail: r.get(8)?,
+                prev_hash: String::new(),
+                hash: String::new(),
+            })
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    };
+    let mut prev = mcr::audit::GENESIS.to_string();
+    for mut r in rows {
+        r.prev_hash = prev;
+        r.hash = mcr::audit::row_hash(&r);
+        db.execute(
+            "UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE id = ?3",
+            rusqlite::params![r.prev_hash, r.hash, r.id],
+        )
+        .unwrap();
+        prev = r.hash;
+    }
+}
+
+fn some_events(t: &TestApp, n: u64) {
+    for i in 0..n {
+        t.image("chain/app", &format!("v{i}"), i + 1);
+    }
+    t.app.audit.flush();
+}
+
+/// The keyed, anchored chain: truncation, a missing middle row, swapped
+/// rows and a chain re-hashed without the key are each named; a clean
+/// chain passes.
+#[test]
+fn the_keyed_chain_names_truncation_gaps_swaps_and_rehashing() {
+    let verify = |t: &TestApp| mcr::audit::verify(&t.app.db).unwrap();
+    let open = |t: &TestApp| rusqlite::Connection::open(t.dir.path().join("data/mcr.db")).unwrap();
+    // Clean.
+    let t = TestApp::new();
+    some_events(&t, 4);
+    let v = verify(&t);
+    assert_eq!(v.first_broken, None, "{v:?}");
+    let rows = v.rows as i64;
+    assert!(
+        t.dir.path().join("data/audit.checkpoint").exists() && t.dir.path().join("data/audit.key").exists()
+    );
+    // The last 3 rows cut off: named as the missing range.
+    open(&t).execute("DELETE FROM audit_log WHERE id > ?1", [rows - 3]).unwrap();
+    let v = verify(&t);
+    assert_eq!(v.first_broken, Some(rows - 2), "{v:?}");
+    assert!(v.reason.unwrap().contains(&format!("rows {}..{} are missing", rows - 2, rows)));
+    // Two rows swapped.
+    let t = TestApp::new();
+    some_events(&t, 4);
+    let db = open(&t);
+    db.execute_batch("UPDATE audit_log SET id = -3 WHERE id = 3; UPDATE audit_log SET id = 3 WHERE id = 4; UPDATE audit_log SET id = 4 WHERE id = -3;")
+        .unwrap();
+    let v = verify(&t);
+    assert_eq!(v.first_broken, Some(3), "{v:?}");
+    // An edited actor, with the chain re-hashed by the public algorithm.
+    let t = TestApp::new();
+    some_events(&t, 4);
+    let db = open(&t);
+    db.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 2", []).unwrap();
+    rehash_without_key(&db);
+    let v = verify(&t);
+    assert_eq!(v.first_broken, Some(1), "the first re-hashed keyed row: {v:?}");
+    assert!(v.reason.unwrap().contains("without the key"));
+    // No checkpoint: truncation cannot be ruled out, and verify says so.
+    let t = TestApp::new();
+    some_events(&t, 1);
+    std::fs::remove_file(t.dir.path().join("data/audit.checkpoint")).unwrap();
+    let v = verify(&t);
+    assert!(v.first_broken.is_some() && v.reason.unwrap().contains("checkpoint"), "missing checkpoint");
+}
+
+/// A chain from before keying is verified under the old scheme, then
+/// re-anchored by an `audit_rekeyed` event; it passes, and an edit to its
+/// unkeyed part is still named.
+#[test]
+fn an_unkeyed_chain_migrates_and_still_verifies() {
+    let t = TestApp::new();
+    some_events(&t, 3);
+    // Make it a chain as mcr wrote before version 4.
+    let data = t.dir.path().join("data");
+    let db = rusqlite::Connection::open(data.join("mcr.db")).unwrap();
+    rehash_without_key(&db);
+    db.execute("DELETE FROM audit_meta", []).unwrap();
+    let legacy_rows: i64 = db.query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0)).unwrap();
+    drop(db);
+    std::fs::remove_file(data.join("audit.checkpoint")).unwrap();
+    let config = t.app.config.clone();
+    drop(t.app);
+    let app = mcr::app::App::open(config.clone(), mcr::storage::open(&config.storage).unwrap()).unwrap();
+    app.audit.flush();
+    let v = mcr::audit::verify(&app.db).unwrap();
+    assert_eq!(v.first_broken, None, "{v:?}");
+    assert_eq!(v.rows as i64, legacy_rows + 1, "plus the re-anchoring event");
+    let db = rusqlite::Connection::open(data.join("mcr.db")).unwrap();
+    let (event, detail): (String, String) = db
+        .query_row("SELECT event_type, detail FROM audit_log WHERE id = ?1", [legacy_rows + 1], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(event, "audit_rekeyed");
+    assert!(detail.contains(r#""legacy_chain_ok":true"#), "{detail}");
+    db.execute("UPDATE audit_log SET outcome = 'forged' WHERE id = 2", []).unwrap();
+    assert_eq!(mcr::audit::verify(&app.db).unwrap().first_broken, Some(2));
 }
