@@ -460,14 +460,17 @@ fn writer(db: Db, rx: Receiver<Msg>) {
         Ok(None) => {}
         Err(e) => log::error!("audit checkpoint not written err={e:#}"),
     };
+    let mut checkpointed = std::time::Instant::now();
     loop {
-        // Within a second of any write (mutations write their own rows).
+        // Within a second of any write (mutations write their own rows),
+        // busy or idle.
+        if checkpointed.elapsed() >= std::time::Duration::from_secs(1) {
+            checkpoint(&db);
+            checkpointed = std::time::Instant::now();
+        }
         let first = match rx.recv_timeout(std::time::Duration::from_secs(1)) {
             Ok(m) => m,
-            Err(channel::RecvTimeoutError::Timeout) => {
-                checkpoint(&db);
-                continue;
-            }
+            Err(channel::RecvTimeoutError::Timeout) => continue,
             Err(channel::RecvTimeoutError::Disconnected) => break,
         };
         let mut events = Vec::new();
