@@ -43,10 +43,20 @@ impl App {
         owner_only(dir)?;
         let db = Db::open(&dir.join("mcr.db"))?;
         let ui_key = key_file(&dir.join("ui-csrf.key"))?;
-        let audit_key = match config.audit.key_file.as_str() {
-            "" => key_file(&dir.join("audit.key"))?,
-            path => key_file(std::path::Path::new(path))?,
+        let key_path = match config.audit.key_file.as_str() {
+            "" => dir.join("audit.key"),
+            path => std::path::PathBuf::from(path),
         };
+        if !key_path.exists() && crate::audit::has_keyed_rows(&db)? {
+            // A new key would make every keyed row look forged, and hide
+            // which were: refuse instead.
+            return Err(Error::Internal(anyhow::anyhow!(
+                "the audit log was written under the key {} and that file is gone; restore it (from a backup of \
+                 the data directory) before starting mcr",
+                key_path.display()
+            )));
+        }
+        let audit_key = key_file(&key_path)?;
         crate::audit::install_key(db.path(), audit_key);
         crate::audit::anchor(&db, clock.now())?;
         let provider: Box<dyn IdentityProvider> = match config.auth.provider.as_str() {

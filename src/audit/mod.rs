@@ -194,6 +194,16 @@ pub fn advance_checkpoint(db: &Db) -> Result<Option<Checkpoint>> {
     Ok(Some(cp))
 }
 
+/// Whether the chain has rows written under a key.
+pub fn has_keyed_rows(db: &Db) -> Result<bool> {
+    db.read(|c| {
+        Ok(match (db::audit::keyed_from(c)?, db::audit::head(c)?) {
+            (Some(k), Some((last, _))) => last >= k,
+            _ => false,
+        })
+    })
+}
+
 /// After a restore: the restored chain is the truth now, whatever the
 /// checkpoint said (the restore itself is an audited event).
 pub fn reanchor_checkpoint(db: &Db) -> Result<()> {

@@ -321,3 +321,21 @@ fn an_unkeyed_chain_migrates_and_still_verifies() {
     db.execute("UPDATE audit_log SET outcome = 'forged' WHERE id = 2", []).unwrap();
     assert_eq!(mcr::audit::verify(&app.db).unwrap().first_broken, Some(2));
 }
+
+/// A data directory whose audit key is gone does not start: a new key
+/// would make every keyed row look forged.
+#[test]
+fn a_missing_audit_key_stops_the_start() {
+    let t = TestApp::new();
+    some_events(&t, 1);
+    let config = t.app.config.clone();
+    drop(t.app);
+    std::fs::remove_file(t.dir.path().join("data/audit.key")).unwrap();
+    let err =
+        mcr::app::App::open(config.clone(), mcr::storage::open(&config.storage).unwrap()).err().unwrap();
+    let text = match &err {
+        mcr::error::Error::Internal(e) => format!("{e:#}"),
+        other => other.to_string(),
+    };
+    assert!(text.contains("audit.key"), "{text}");
+}
