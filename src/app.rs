@@ -42,12 +42,12 @@ impl App {
         std::fs::create_dir_all(dir).context("create data directory")?;
         owner_only(dir)?;
         let db = Db::open(&dir.join("mcr.db"))?;
-        let ui_key = key_file(&dir.join("ui-csrf.key"))?;
+        let (ui_key, _) = key_file(&dir.join("ui-csrf.key"))?;
         let key_path = match config.audit.key_file.as_str() {
             "" => dir.join("audit.key"),
             path => std::path::PathBuf::from(path),
         };
-        if !key_path.exists() && crate::audit::has_keyed_rows(&db)? {
+        if std::fs::symlink_metadata(&key_path).is_err() && crate::audit::has_keyed_rows(&db)? {
             // A new key would make every keyed row look forged, and hide
             // which were: refuse instead.
             return Err(Error::Internal(anyhow::anyhow!(
@@ -56,9 +56,9 @@ impl App {
                 key_path.display()
             )));
         }
-        let audit_key = key_file(&key_path)?;
+        let (audit_key, new_key) = key_file(&key_path)?;
         crate::audit::install_key(db.path(), audit_key);
-        crate::audit::anchor(&db, clock.now())?;
+        crate::audit::anchor(&db, clock.now(), new_key)?;
         let provider: Box<dyn IdentityProvider> = match config.auth.provider.as_str() {
             "mcias" => {
                 let ca = match config.auth.mcias_ca.as_str() {
@@ -149,6 +149,16 @@ fn owner_only(dir: &std::path::Path) -> Result<()> {
         for e in std::fs::read_dir(&d).context("read data directory")? {
             let e = e.context("read data directory")?;
             let t = e.file_type().context("stat data directory entry")?;
+            let owner =
+                std::os::unix::fs::MetadataExt::uid(&e.metadata().context("stat data directory entry")?);
+            if owner != rustix::process::getuid().as_raw() || t.is_symlink() {
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "{} is {} in the data directory; mcr refuses a directory others could have written to \
+                     (move it away, or fix ownership, then start again)",
+                    e.path().display(),
+                    if t.is_symlink() { "a symlink" } else { "owned by another user" }
+                )));
+            }
             if t.is_dir() {
                 stack.push(e.path());
             } else if t.is_file() {
@@ -170,29 +180,51 @@ fn owner_only(dir: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// A 32-byte secret kept in `path` (0600), made on first use.
-fn key_file(path: &std::path::Path) -> Result<[u8; 32]> {
-    if let Ok(bytes) = std::fs::read(path) {
-        return bytes.try_into().map_err(|_| {
-            Error::Internal(anyhow::anyhow!(
-                "{} is not a 32-byte key; remove it to make a new one",
-                path.display()
-            ))
-        });
+/// A 32-byte secret kept in `path` (0600), made on first use: only when
+/// the file does not exist. Any other failure to read it is an error (a
+/// new key would silently void what the old one signed), and so is a key
+/// that is a symlink or not its owner's alone (someone else may know it).
+/// Returns the key, and whether it was made now.
+fn key_file(path: &std::path::Path) -> Result<([u8; 32], bool)> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => {
+            if !meta.file_type().is_file() || meta.uid() != rustix::process::getuid().as_raw() {
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "{} is not a regular file owned by this user; a key someone else placed cannot be trusted",
+                    path.display()
+                )));
+            }
+            if meta.permissions().mode() & 0o077 != 0 {
+                log::warn!("key file readable by others, restricted path={}", path.display());
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                    .context("restrict key file")?;
+            }
+            let bytes = std::fs::read(path).map_err(|e| {
+                Error::Internal(anyhow::anyhow!("cannot read key file {}: {e}", path.display()))
+            })?;
+            let key = bytes
+                .try_into()
+                .map_err(|_| Error::Internal(anyhow::anyhow!("{} is not a 32-byte key", path.display())))?;
+            Ok((key, false))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).map_err(|e| Error::Internal(anyhow::anyhow!("random key: {e}")))?;
+            let tmp = path.with_extension("partial");
+            let _ = std::fs::remove_file(&tmp);
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            use std::io::Write as _;
+            opts.open(&tmp)
+                .and_then(|mut f| f.write_all(&key).and_then(|_| f.sync_all()))
+                .context("write key file")?;
+            std::fs::rename(&tmp, path).context("put key file in place")?;
+            Ok((key, true))
+        }
+        Err(e) => Err(Error::Internal(anyhow::anyhow!("cannot stat key file {}: {e}", path.display()))),
     }
-    let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(|e| Error::Internal(anyhow::anyhow!("random key: {e}")))?;
-    let tmp = path.with_extension("partial");
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    use std::io::Write as _;
-    opts.open(&tmp)
-        .and_then(|mut f| f.write_all(&key).and_then(|_| f.sync_all()))
-        .context("write key file")?;
-    std::fs::rename(&tmp, path).context("put key file in place")?;
-    Ok(key)
 }
 
 /// Who is asking, from where, under which request id.

@@ -122,13 +122,32 @@ fn key_of(path: Option<std::path::PathBuf>) -> Result<[u8; 32]> {
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("audit key of {} not loaded", canonical.display())))
 }
 
-/// The checkpoint of the chain's head, kept outside the database.
+/// The checkpoint of the chain's head, kept outside the database, with a
+/// MAC under the audit key: without the key it cannot be rewritten to fit a
+/// shortened or re-anchored chain.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Checkpoint {
     pub last_id: i64,
     pub last_hash: String,
     pub keyed_from: i64,
     pub time: i64,
+    #[serde(default)]
+    pub mac: String,
+}
+
+impl Checkpoint {
+    fn compute_mac(&self, key: &[u8; 32]) -> String {
+        use hmac::{KeyInit as _, Mac as _};
+        let mut m = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+        m.update(
+            format!(
+                "mcr-audit-checkpoint\0{}\0{}\0{}\0{}",
+                self.last_id, self.last_hash, self.keyed_from, self.time
+            )
+            .as_bytes(),
+        );
+        to_hex(&m.finalize().into_bytes())
+    }
 }
 
 /// The id of the newest checkpointed row, for `/metrics`.
@@ -138,27 +157,54 @@ pub fn checkpoint_path(db: &Db) -> std::path::PathBuf {
     db.path().with_file_name("audit.checkpoint")
 }
 
-pub fn read_checkpoint(db: &Db) -> Result<Option<Checkpoint>> {
-    match std::fs::read(checkpoint_path(db)) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::Internal(anyhow::anyhow!("audit checkpoint unreadable: {e}"))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).context("read audit checkpoint"),
-    }
+fn db_key(db: &Db) -> Result<[u8; 32]> {
+    key_of(Some(std::fs::canonicalize(db.path()).unwrap_or_else(|_| db.path().to_path_buf())))
 }
 
-fn write_checkpoint_file(db: &Db, cp: &Checkpoint) -> Result<()> {
+/// What the checkpoint file holds.
+enum Held {
+    Missing,
+    /// Present, but its MAC does not hold (or it does not parse).
+    Forged(String),
+    Valid(Checkpoint),
+}
+
+fn read_checkpoint(db: &Db) -> Result<Held> {
+    let bytes = match std::fs::read(checkpoint_path(db)) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Held::Missing),
+        Err(e) => return Err(e).context("read audit checkpoint"),
+    };
+    let cp: Checkpoint = match serde_json::from_slice(&bytes) {
+        Ok(cp) => cp,
+        Err(e) => return Ok(Held::Forged(format!("the checkpoint does not parse: {e}"))),
+    };
+    let key = db_key(db)?;
+    if cp.mac.len() != 64 || cp.compute_mac(&key) != cp.mac {
+        return Ok(Held::Forged(
+            "the checkpoint's MAC does not hold: it was not written with the key".into(),
+        ));
+    }
+    Ok(Held::Valid(cp))
+}
+
+fn write_checkpoint_file(db: &Db, mut cp: Checkpoint) -> Result<Checkpoint> {
     use std::io::Write as _;
+    cp.mac = cp.compute_mac(&db_key(db)?);
     let path = checkpoint_path(db);
     let tmp = path.with_extension("checkpoint.partial");
-    let mut f = std::fs::File::create(&tmp).context("write audit checkpoint")?;
-    f.write_all(serde_json::to_string(cp).unwrap_or_default().as_bytes())
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .context("write audit checkpoint")?;
+    f.write_all(serde_json::to_string(&cp).unwrap_or_default().as_bytes())
         .context("write audit checkpoint")?;
     f.sync_all().context("fsync audit checkpoint")?;
     std::fs::rename(&tmp, &path).context("put audit checkpoint in place")?;
     CHECKPOINT_ID.store(cp.last_id, std::sync::atomic::Ordering::Relaxed);
-    Ok(())
+    Ok(cp)
 }
 
 fn now_secs() -> i64 {
@@ -169,29 +215,55 @@ fn now_secs() -> i64 {
 }
 
 /// Moves the checkpoint to the chain's head. It never moves back, nor past
-/// a chain that no longer holds the checkpointed row as it was: that is
-/// evidence, kept for `verify` (and logged).
-pub fn advance_checkpoint(db: &Db) -> Result<Option<Checkpoint>> {
+/// a chain that no longer holds the checkpointed row as it was, nor over a
+/// checkpoint that is missing or forged while keyed rows exist: that is
+/// evidence, kept for `verify` (and logged). `force` starts a new one
+/// (a fresh chain, a restore).
+fn move_checkpoint(db: &Db, force: bool) -> Result<Option<Checkpoint>> {
     let (head, keyed_from) = db.read(|c| Ok((db::audit::head(c)?, db::audit::keyed_from(c)?)))?;
-    let (Some((last_id, last_hash)), Some(keyed_from)) = (head, keyed_from) else { return Ok(None) };
-    if let Some(old) = read_checkpoint(db)? {
-        if old.last_id == last_id && old.last_hash == last_hash {
-            return Ok(Some(old));
+    let Some(keyed_from) = keyed_from else { return Ok(None) };
+    let (last_id, last_hash) = head.unwrap_or((0, GENESIS.to_string()));
+    let held = if force { Held::Missing } else { read_checkpoint(db)? };
+    match held {
+        Held::Valid(old) => {
+            if old.last_id == last_id && old.last_hash == last_hash {
+                return Ok(Some(old));
+            }
+            let still = db.read(|c| db::audit::hash_of(c, old.last_id))?;
+            let holds = old.last_id == 0 || still.as_deref() == Some(old.last_hash.as_str());
+            if last_id < old.last_id || !holds {
+                log::error!(
+                    "audit chain does not hold its checkpoint (checkpoint last_id={} hash={}, chain head id={last_id}): \
+                     rows were removed or rewritten; run mcr audit verify",
+                    old.last_id,
+                    old.last_hash
+                );
+                return Ok(None);
+            }
         }
-        let still = db.read(|c| db::audit::hash_of(c, old.last_id))?;
-        if last_id < old.last_id || still.as_deref() != Some(old.last_hash.as_str()) {
+        Held::Missing if !force && last_id >= keyed_from => {
             log::error!(
-                "audit chain does not hold its checkpoint (checkpoint last_id={} hash={}, chain head id={last_id}): \
-                 rows were removed or rewritten; run mcr audit verify",
-                old.last_id,
-                old.last_hash
+                "audit checkpoint {} is missing: truncation of the audit log cannot be ruled out; restore it \
+                 from where it was shipped (it is not recreated)",
+                checkpoint_path(db).display()
             );
             return Ok(None);
         }
+        Held::Missing => {}
+        Held::Forged(why) => {
+            log::error!("audit checkpoint not trusted: {why}; run mcr audit verify");
+            return Ok(None);
+        }
     }
-    let cp = Checkpoint { last_id, last_hash, keyed_from, time: now_secs() };
-    write_checkpoint_file(db, &cp)?;
-    Ok(Some(cp))
+    write_checkpoint_file(
+        db,
+        Checkpoint { last_id, last_hash, keyed_from, time: now_secs(), mac: String::new() },
+    )
+    .map(Some)
+}
+
+pub fn advance_checkpoint(db: &Db) -> Result<Option<Checkpoint>> {
+    move_checkpoint(db, false)
 }
 
 /// Whether the chain has rows written under a key.
@@ -207,17 +279,27 @@ pub fn has_keyed_rows(db: &Db) -> Result<bool> {
 /// After a restore: the restored chain is the truth now, whatever the
 /// checkpoint said (the restore itself is an audited event).
 pub fn reanchor_checkpoint(db: &Db) -> Result<()> {
-    let _ = std::fs::remove_file(checkpoint_path(db));
-    advance_checkpoint(db).map(drop)
+    move_checkpoint(db, true).map(drop)
 }
 
 /// Anchors the chain at start: a new database is keyed from its first row;
 /// a chain from before keying is verified under the old scheme, then
-/// re-anchored by an `audit_rekeyed` event, the first keyed row.
-pub fn anchor(db: &Db, now: i64) -> Result<()> {
+/// re-anchored by an `audit_rekeyed` event, the first keyed row. That
+/// happens only with a key made at this start: with an existing key, a
+/// chain without its anchor was tampered with, and stays as found.
+pub fn anchor(db: &Db, now: i64, new_key: bool) -> Result<()> {
     if db.read(db::audit::keyed_from)?.is_none() {
         match db.read(db::audit::head)? {
-            None => db.write(|tx| db::audit::set_keyed_from(tx, 1))?,
+            None => {
+                db.write(|tx| db::audit::set_keyed_from(tx, 1))?;
+                move_checkpoint(db, true)?;
+            }
+            Some(_) if !new_key => {
+                log::error!(
+                    "the audit chain's anchor is missing although its key exists: run mcr audit verify"
+                );
+                return Ok(());
+            }
             Some((last, _)) => {
                 let legacy = verify_rows(db, None, i64::MAX)?;
                 let ev = Event {
@@ -244,6 +326,7 @@ pub fn anchor(db: &Db, now: i64) -> Result<()> {
                         legacy.reason.unwrap_or_default()
                     ),
                 }
+                move_checkpoint(db, true)?;
             }
         }
     }
@@ -310,14 +393,31 @@ pub struct Verification {
 /// missing range, or rows cut off the end.
 pub fn verify(db: &Db) -> Result<Verification> {
     let keyed_from = db.read(db::audit::keyed_from)?;
-    let checkpoint = read_checkpoint(db)?;
-    let key = key_of(Some(std::fs::canonicalize(db.path()).unwrap_or_else(|_| db.path().to_path_buf())))?;
+    let held = read_checkpoint(db)?;
+    let key = db_key(db)?;
     let broken = |id: i64, reason: String, rows: u64| Verification {
         rows,
         first_broken: Some(id),
         reason: Some(reason),
     };
-    // The checkpoint's anchor is the one to trust: the database's can be edited.
+    let rows = db.read(db::audit::head)?.map_or(0, |(id, _)| id);
+    let checkpoint = match held {
+        Held::Forged(why) => return Ok(broken(1, why, 0)),
+        Held::Missing if rows > 0 => {
+            return Ok(broken(
+                1,
+                format!(
+                    "the checkpoint {} is missing: rows cut off the end could not be seen (restore it from where it \
+                     was shipped)",
+                    checkpoint_path(db).display()
+                ),
+                0,
+            ))
+        }
+        Held::Missing => None,
+        Held::Valid(cp) => Some(cp),
+    };
+    // The checkpoint's anchor (under the key) is the one to trust.
     let keyed_from = match (&checkpoint, keyed_from) {
         (Some(cp), Some(k)) if cp.keyed_from != k => {
             return Ok(broken(
@@ -331,30 +431,37 @@ pub fn verify(db: &Db) -> Result<Verification> {
         }
         (Some(cp), _) => cp.keyed_from,
         (None, Some(k)) => k,
-        (None, None) => i64::MAX,
+        (None, None) if rows == 0 => 1,
+        (None, None) => {
+            return Ok(broken(1, "the chain's anchor (where the keyed rows start) is missing".into(), 0))
+        }
     };
+    // A keyed chain that does not start at row 1 starts with its re-anchoring.
+    if keyed_from > 1 && keyed_from <= rows {
+        let first = db.read(|c| db::audit::event_type_of(c, keyed_from))?;
+        if first.as_deref() != Some("audit_rekeyed") {
+            return Ok(broken(
+                keyed_from,
+                "the keyed chain does not start with its audit_rekeyed event".into(),
+                0,
+            ));
+        }
+    }
     let v = verify_rows(db, Some(&key), keyed_from)?;
     if v.first_broken.is_some() {
         return Ok(v);
     }
     let last = v.rows as i64;
     match checkpoint {
-        None if last > 0 => Ok(broken(
-            1,
-            format!(
-                "the checkpoint {} is missing: rows cut off the end could not be seen (restore it from where it was shipped)",
-                checkpoint_path(db).display()
-            ),
-            v.rows,
-        )),
         None => Ok(v),
         Some(cp) if last < cp.last_id => Ok(broken(
             last + 1,
             format!("rows {}..{} are missing: the log ends before its checkpoint", last + 1, cp.last_id),
             v.rows,
         )),
+        Some(cp) if cp.last_id == 0 => Ok(v),
         Some(cp) => match db.read(|c| db::audit::hash_of(c, cp.last_id))? {
-            Some(h) if h == cp.last_hash || cp.last_id == 0 => Ok(v),
+            Some(h) if h == cp.last_hash => Ok(v),
             _ => Ok(broken(cp.last_id, "the row differs from the checkpoint".into(), v.rows)),
         },
     }

@@ -222,8 +222,7 @@ fn open_app(config: Config) -> anyhow::Result<App> {
     let data_dir = config.storage.data_dir.clone();
     let store = svc(mcr::storage::open(&config.storage))
         .with_context(|| format!("cannot open data directory {}", data_dir.display()))?;
-    App::open(config, store)
-        .map_err(|e| anyhow::anyhow!("{e:#}"))
+    svc(App::open(config, store))
         .with_context(|| format!("cannot open data directory {}", data_dir.display()))
 }
 

@@ -70,26 +70,43 @@ pub fn db_path(c: &Conn) -> Option<std::path::PathBuf> {
     c.path().map(std::path::PathBuf::from)
 }
 
+/// Appends a row; an insert that wrote nothing (a trigger planted in the
+/// database that swallows rows) is an error, so no change commits without
+/// its record.
 pub fn insert(c: &Tx, r: &AuditRow) -> Result<()> {
-    c.prepare_cached(&format!(
-        "INSERT INTO audit_log({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-    ))
-    .and_then(|mut s| {
-        s.execute(params![
-            r.id,
-            r.time,
-            r.event_type,
-            r.actor,
-            r.peer,
-            r.repository,
-            r.reference,
-            r.outcome,
-            r.detail,
-            r.prev_hash,
-            r.hash
-        ])
-    })
-    .sql("insert audit row")?;
+    let n = c
+        .prepare_cached(&format!(
+            "INSERT INTO audit_log({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ))
+        .and_then(|mut s| {
+            s.execute(params![
+                r.id,
+                r.time,
+                r.event_type,
+                r.actor,
+                r.peer,
+                r.repository,
+                r.reference,
+                r.outcome,
+                r.detail,
+                r.prev_hash,
+                r.hash
+            ])
+        })
+        .sql("insert audit row")?;
+    let landed = c
+        .query_row(
+            "SELECT count(*) FROM audit_log WHERE id = ?1 AND hash = ?2",
+            params![r.id, r.hash],
+            |row| row.get::<_, i64>(0),
+        )
+        .sql("check audit row")?;
+    if n != 1 || landed != 1 {
+        return Err(crate::error::Error::Internal(anyhow::anyhow!(
+            "audit row {} was not written (a trigger in the database?); refusing the change",
+            r.id
+        )));
+    }
     Ok(())
 }
 
@@ -169,6 +186,15 @@ pub fn per_day(c: &Conn, event_type: &str, since: i64) -> Result<Vec<(i64, i64)>
         .query_map(params![event_type, since.div_euclid(86400)], |r| Ok((r.get(0)?, r.get(1)?)))
         .sql("count audit per day")?;
     rows.collect::<rusqlite::Result<Vec<_>>>().sql("read audit per day")
+}
+
+/// The event type of row `id`, if it exists.
+pub fn event_type_of(c: &Conn, id: i64) -> Result<Option<String>> {
+    optional(
+        c.prepare_cached("SELECT event_type FROM audit_log WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id], |r| r.get(0))),
+        "read audit row type",
+    )
 }
 
 /// The hash of row `id`, if it exists.

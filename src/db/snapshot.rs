@@ -32,13 +32,27 @@ pub fn restore(db_path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = db_path.parent().ok_or_else(|| Error::BadRequest("database path has no directory".into()))?;
     let name = db_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.restoring"));
-    std::fs::write(&tmp, bytes).context("write restored database")?;
-    let ok = integrity_check(&tmp)?;
-    if ok != "ok" {
+    // A new file, never through something already there (a planted symlink).
+    let _ = std::fs::remove_file(&tmp);
+    let written = (|| {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .context("create restored database")?;
+        f.write_all(bytes).context("write restored database")?;
+        f.sync_all().context("fsync restored database")?;
+        let ok = integrity_check(&tmp)?;
+        if ok != "ok" {
+            return Err(Error::BadRequest(format!("snapshot fails integrity_check: {ok}")));
+        }
+        Ok(())
+    })();
+    if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
-        return Err(Error::BadRequest(format!("snapshot fails integrity_check: {ok}")));
+        return Err(e);
     }
-    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).context("fsync restored database")?;
     for side in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(dir.join(format!("{name}{side}")));
     }

@@ -303,6 +303,8 @@ fn an_unkeyed_chain_migrates_and_still_verifies() {
     let legacy_rows: i64 = db.query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0)).unwrap();
     drop(db);
     std::fs::remove_file(data.join("audit.checkpoint")).unwrap();
+    // Nor did mcr before version 4 have a key.
+    std::fs::remove_file(data.join("audit.key")).unwrap();
     let config = t.app.config.clone();
     drop(t.app);
     let app = mcr::app::App::open(config.clone(), mcr::storage::open(&config.storage).unwrap()).unwrap();
@@ -338,4 +340,67 @@ fn a_missing_audit_key_stops_the_start() {
         other => other.to_string(),
     };
     assert!(text.contains("audit.key"), "{text}");
+}
+
+/// What a local attacker without the key tried (the hostile run): moving
+/// the keyed start past the end and re-hashing everything as "legacy",
+/// forging the checkpoint to fit a shortened chain, removing the anchor and
+/// the checkpoint, and planting a trigger that swallows rows. Each is
+/// named by verify, or refused outright.
+#[test]
+fn what_an_attacker_without_the_key_tried_is_caught() {
+    let open = |t: &TestApp| rusqlite::Connection::open(t.dir.path().join("data/mcr.db")).unwrap();
+    let cp_path = |t: &TestApp| t.dir.path().join("data/audit.checkpoint");
+    // Every row made "legacy" (keyed_from past the end, in the database and
+    // in a rewritten checkpoint), re-hashed with SHA-256.
+    let t = TestApp::new();
+    some_events(&t, 3);
+    let db = open(&t);
+    db.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 2", []).unwrap();
+    rehash_without_key(&db);
+    let (last, hash): (i64, String) = db
+        .query_row("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    db.execute("UPDATE audit_meta SET keyed_from = ?1", [last + 1]).unwrap();
+    let mut cp: serde_json::Value = serde_json::from_slice(&std::fs::read(cp_path(&t)).unwrap()).unwrap();
+    cp["keyed_from"] = (last + 1).into();
+    cp["last_id"] = last.into();
+    cp["last_hash"] = hash.into();
+    std::fs::write(cp_path(&t), cp.to_string()).unwrap();
+    let v = mcr::audit::verify(&t.app.db).unwrap();
+    assert!(v.first_broken.is_some() && v.reason.as_deref().unwrap().contains("MAC"), "{v:?}");
+    // The same with the anchor and the checkpoint removed, then a restart.
+    let t = TestApp::new();
+    some_events(&t, 3);
+    let db = open(&t);
+    rehash_without_key(&db);
+    db.execute("DELETE FROM audit_meta", []).unwrap();
+    std::fs::remove_file(cp_path(&t)).unwrap();
+    let config = t.app.config.clone();
+    let checkpoint = cp_path(&t);
+    drop(t.app);
+    let app = mcr::app::App::open(config.clone(), mcr::storage::open(&config.storage).unwrap()).unwrap();
+    let v = mcr::audit::verify(&app.db).unwrap();
+    assert!(
+        v.first_broken.is_some(),
+        "a chain that lost its anchor under an existing key is not re-anchored: {v:?}"
+    );
+    assert!(!checkpoint.exists(), "nor is a missing checkpoint recreated over the evidence");
+    drop(app);
+    // A trigger that swallows rows: the change is refused, not unrecorded.
+    let t = TestApp::new();
+    some_events(&t, 1);
+    open(&t)
+        .execute_batch("CREATE TRIGGER hide BEFORE INSERT ON audit_log WHEN NEW.event_type = 'push' BEGIN SELECT RAISE(IGNORE); END;")
+        .unwrap();
+    let r = t.manifest(
+        "chain/app",
+        "hidden",
+        OCI_MANIFEST,
+        &image_manifest((&t.blob("chain/app", b"{}"), 2), &[], None),
+    );
+    assert_eq!(r.status, 500, "no change without its record: {}", r.text());
+    t.req("GET", "/v2/chain/app/manifests/hidden").header("Accept", OCI_MANIFEST).send().expect(404, None);
 }

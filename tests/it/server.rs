@@ -509,3 +509,43 @@ fn the_data_directory_is_its_owners_alone() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     check(&data, "after a restore");
 }
+
+/// Keys and restores are not fooled by what another user could plant in a
+/// data directory: a symlinked key refuses the start, and a restore never
+/// writes through a symlink at its temporary name.
+#[test]
+fn planted_symlinks_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut srv = Server::start_on(&data, &[]);
+    let snap = srv.http("POST", "/v1/snapshot", &[], b"").json();
+    assert!(srv.terminate().success());
+    // A restore with a symlink waiting at its temporary name.
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"untouched").unwrap();
+    std::os::unix::fs::symlink(&victim, data.join(".mcr.db.restoring")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mcr"))
+        .args(["restore", snap["path"].as_str().unwrap(), "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"untouched", "nothing written through the link");
+    assert!(!std::fs::symlink_metadata(data.join("mcr.db")).unwrap().file_type().is_symlink());
+    // A key replaced by a symlink to bytes someone else chose.
+    let planted = dir.path().join("planted.key");
+    std::fs::write(&planted, [7u8; 32]).unwrap();
+    std::fs::remove_file(data.join("ui-csrf.key")).unwrap();
+    std::os::unix::fs::symlink(&planted, data.join("ui-csrf.key")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mcr"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("symlink"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
