@@ -94,14 +94,9 @@ pub fn insert(c: &Tx, r: &AuditRow) -> Result<()> {
             ])
         })
         .sql("insert audit row")?;
-    let landed = c
-        .query_row(
-            "SELECT count(*) FROM audit_log WHERE id = ?1 AND hash = ?2",
-            params![r.id, r.hash],
-            |row| row.get::<_, i64>(0),
-        )
-        .sql("check audit row")?;
-    if n != 1 || landed != 1 {
+    // A row swallowed by a trigger (RAISE(IGNORE)) reports no change; one
+    // deleted after its insert leaves a gap that verify names.
+    if n != 1 {
         return Err(crate::error::Error::Internal(anyhow::anyhow!(
             "audit row {} was not written (a trigger in the database?); refusing the change",
             r.id
