@@ -47,7 +47,10 @@ impl App {
             "" => dir.join("audit.key"),
             path => std::path::PathBuf::from(path),
         };
-        if std::fs::symlink_metadata(&key_path).is_err() && crate::audit::has_keyed_rows(&db)? {
+        let keyed_before = db.version_at_open() >= 4
+            && (crate::audit::has_keyed_rows(&db)? || db.read(crate::db::audit::head)?.is_some());
+        let checkpoint_exists = std::fs::symlink_metadata(dir.join("audit.checkpoint")).is_ok();
+        if std::fs::symlink_metadata(&key_path).is_err() && (keyed_before || checkpoint_exists) {
             // A new key would make every keyed row look forged, and hide
             // which were: refuse instead.
             return Err(Error::Internal(anyhow::anyhow!(
@@ -56,9 +59,9 @@ impl App {
                 key_path.display()
             )));
         }
-        let (audit_key, new_key) = key_file(&key_path)?;
+        let (audit_key, _) = key_file(&key_path)?;
         crate::audit::install_key(db.path(), audit_key);
-        crate::audit::anchor(&db, clock.now(), new_key)?;
+        crate::audit::anchor(&db, clock.now(), db.version_at_open())?;
         let provider: Box<dyn IdentityProvider> = match config.auth.provider.as_str() {
             "mcias" => {
                 let ca = match config.auth.mcias_ca.as_str() {

@@ -220,11 +220,18 @@ fn now_secs() -> i64 {
 /// evidence, kept for `verify` (and logged). `force` starts a new one
 /// (a fresh chain, a restore).
 fn move_checkpoint(db: &Db, force: bool) -> Result<Option<Checkpoint>> {
-    let (head, keyed_from) = db.read(|c| Ok((db::audit::head(c)?, db::audit::keyed_from(c)?)))?;
-    let Some(keyed_from) = keyed_from else { return Ok(None) };
+    let (head, db_keyed_from, foreign) =
+        db.read(|c| Ok((db::audit::head(c)?, db::audit::keyed_from(c)?, db::audit::foreign_schema(c)?)))?;
+    if !foreign.is_empty() {
+        complain(&format!(
+            "the database holds {} that mcr did not create; run mcr audit verify",
+            foreign.join(", ")
+        ));
+        return Ok(None);
+    }
     let (last_id, last_hash) = head.unwrap_or((0, GENESIS.to_string()));
     let held = if force { Held::Missing } else { read_checkpoint(db)? };
-    match held {
+    let keyed_from = match held {
         Held::Valid(old) => {
             if old.last_id == last_id && old.last_hash == last_hash {
                 return Ok(Some(old));
@@ -232,34 +239,53 @@ fn move_checkpoint(db: &Db, force: bool) -> Result<Option<Checkpoint>> {
             let still = db.read(|c| db::audit::hash_of(c, old.last_id))?;
             let holds = old.last_id == 0 || still.as_deref() == Some(old.last_hash.as_str());
             if last_id < old.last_id || !holds {
-                log::error!(
+                complain(&format!(
                     "audit chain does not hold its checkpoint (checkpoint last_id={} hash={}, chain head id={last_id}): \
                      rows were removed or rewritten; run mcr audit verify",
-                    old.last_id,
-                    old.last_hash
-                );
+                    old.last_id, old.last_hash
+                ));
                 return Ok(None);
             }
+            // The checkpoint's anchor is the trusted one: keep following the
+            // chain with it even if the database's was changed.
+            if db_keyed_from != Some(old.keyed_from) {
+                complain("the database's audit anchor differs from the checkpoint's; run mcr audit verify");
+            }
+            old.keyed_from
         }
-        Held::Missing if !force && last_id >= keyed_from => {
-            log::error!(
-                "audit checkpoint {} is missing: truncation of the audit log cannot be ruled out; restore it \
-                 from where it was shipped (it is not recreated)",
+        Held::Missing if !force => {
+            complain(&format!(
+                "audit checkpoint {} is missing: truncation of the audit log cannot be ruled out; restore it from \
+                 where it was shipped (it is not recreated)",
                 checkpoint_path(db).display()
-            );
+            ));
             return Ok(None);
         }
-        Held::Missing => {}
+        Held::Missing => match db_keyed_from {
+            Some(k) => k,
+            None => return Ok(None),
+        },
         Held::Forged(why) => {
-            log::error!("audit checkpoint not trusted: {why}; run mcr audit verify");
+            complain(&format!("audit checkpoint not trusted: {why}; run mcr audit verify"));
             return Ok(None);
         }
-    }
+    };
     write_checkpoint_file(
         db,
         Checkpoint { last_id, last_hash, keyed_from, time: now_secs(), mac: String::new() },
     )
     .map(Some)
+}
+
+/// Logs an audit integrity problem at most once a minute (the checkpoint
+/// is tried every second).
+fn complain(what: &str) {
+    static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let now = now_secs();
+    if now - LAST.load(std::sync::atomic::Ordering::Relaxed) >= 60 {
+        LAST.store(now, std::sync::atomic::Ordering::Relaxed);
+        log::error!("{what}");
+    }
 }
 
 pub fn advance_checkpoint(db: &Db) -> Result<Option<Checkpoint>> {
@@ -282,24 +308,28 @@ pub fn reanchor_checkpoint(db: &Db) -> Result<()> {
     move_checkpoint(db, true).map(drop)
 }
 
-/// Anchors the chain at start: a new database is keyed from its first row;
-/// a chain from before keying is verified under the old scheme, then
-/// re-anchored by an `audit_rekeyed` event, the first keyed row. That
-/// happens only with a key made at this start: with an existing key, a
-/// chain without its anchor was tampered with, and stays as found.
-pub fn anchor(db: &Db, now: i64, new_key: bool) -> Result<()> {
+/// Anchors the chain at start, only when the database came from before the
+/// chain was keyed (`schema_before` < 4: new, or an old mcr's): a new chain
+/// is keyed from its first row; an old one is verified under the old scheme,
+/// then re-anchored by an `audit_rekeyed` event, the first keyed row. A
+/// keyed database that lost its anchor was tampered with, and stays as found
+/// for `verify`.
+pub fn anchor(db: &Db, now: i64, schema_before: i64) -> Result<()> {
+    let foreign = db.read(db::audit::foreign_schema)?;
+    if !foreign.is_empty() {
+        return Err(Error::Internal(anyhow::anyhow!(
+            "the database holds {} that mcr did not create (a trigger can hide or rewrite audit rows); remove it \
+             and run mcr audit verify",
+            foreign.join(", ")
+        )));
+    }
     if db.read(db::audit::keyed_from)?.is_none() {
+        if schema_before >= 4 {
+            log::error!("the audit chain's anchor is missing from a keyed database: run mcr audit verify");
+            return Ok(());
+        }
         match db.read(db::audit::head)? {
-            None => {
-                db.write(|tx| db::audit::set_keyed_from(tx, 1))?;
-                move_checkpoint(db, true)?;
-            }
-            Some(_) if !new_key => {
-                log::error!(
-                    "the audit chain's anchor is missing although its key exists: run mcr audit verify"
-                );
-                return Ok(());
-            }
+            None => db.write(|tx| db::audit::set_keyed_from(tx, 1))?,
             Some((last, _)) => {
                 let legacy = verify_rows(db, None, i64::MAX)?;
                 let ev = Event {
@@ -326,9 +356,9 @@ pub fn anchor(db: &Db, now: i64, new_key: bool) -> Result<()> {
                         legacy.reason.unwrap_or_default()
                     ),
                 }
-                move_checkpoint(db, true)?;
             }
         }
+        move_checkpoint(db, true)?;
     }
     if let Some(cp) = advance_checkpoint(db)? {
         log::info!("audit checkpoint last_id={} hash={}", cp.last_id, cp.last_hash);
@@ -401,9 +431,17 @@ pub fn verify(db: &Db) -> Result<Verification> {
         reason: Some(reason),
     };
     let rows = db.read(db::audit::head)?.map_or(0, |(id, _)| id);
+    let foreign = db.read(db::audit::foreign_schema)?;
+    if !foreign.is_empty() {
+        return Ok(broken(
+            1,
+            format!("the database holds {} that mcr did not create", foreign.join(", ")),
+            0,
+        ));
+    }
     let checkpoint = match held {
         Held::Forged(why) => return Ok(broken(1, why, 0)),
-        Held::Missing if rows > 0 => {
+        Held::Missing => {
             return Ok(broken(
                 1,
                 format!(
@@ -414,7 +452,6 @@ pub fn verify(db: &Db) -> Result<Verification> {
                 0,
             ))
         }
-        Held::Missing => None,
         Held::Valid(cp) => Some(cp),
     };
     // The checkpoint's anchor (under the key) is the one to trust.

@@ -92,6 +92,10 @@ enum Command {
 enum AuditCommand {
     /// Check the hash chain; exits 1 and names the first broken row if it does not hold.
     Verify {
+        /// A checkpoint shipped off the machine, as the log line gives it:
+        /// `LAST_ID:HASH` (the chain must hold that row, unchanged).
+        #[arg(long)]
+        expect: Option<String>,
         #[command(flatten)]
         config: ConfigArgs,
     },
@@ -249,9 +253,22 @@ fn password_for(name: &str, from_stdin: bool) -> anyhow::Result<Password> {
 
 fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        AuditCommand::Verify { config } => {
+        AuditCommand::Verify { expect, config } => {
             let app = open_app(config.load()?)?;
-            let v = svc(mcr::service::audit::verify(&Ctx::system(&app, CLI_ACTOR)))?;
+            let ctx = Ctx::system(&app, CLI_ACTOR);
+            let mut v = svc(mcr::service::audit::verify(&ctx))?;
+            if let (None, Some(expect)) = (v.first_broken, expect) {
+                let (id, hash) = expect
+                    .split_once(':')
+                    .and_then(|(i, h)| Some((i.parse::<i64>().ok()?, h.to_string())))
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("--expect takes LAST_ID:HASH, as the checkpoint log line gives them")
+                    })?;
+                if let Some(why) = svc(mcr::service::audit::holds(&ctx, id, &hash))? {
+                    v.first_broken = Some(id);
+                    v.reason = Some(why);
+                }
+            }
             match v.first_broken {
                 None => {
                     println!("audit chain ok: {} rows", v.rows);

@@ -183,6 +183,16 @@ pub fn per_day(c: &Conn, event_type: &str, since: i64) -> Result<Vec<(i64, i64)>
     rows.collect::<rusqlite::Result<Vec<_>>>().sql("read audit per day")
 }
 
+/// Triggers and views in the database: mcr creates none, so any is
+/// someone else's (a trigger can hide or rewrite audit rows).
+pub fn foreign_schema(c: &Conn) -> Result<Vec<String>> {
+    let mut s = c
+        .prepare_cached("SELECT type || ' ' || name FROM sqlite_master WHERE type IN ('trigger', 'view')")
+        .sql("prepare schema check")?;
+    let rows = s.query_map([], |r| r.get(0)).sql("check schema")?;
+    rows.collect::<rusqlite::Result<Vec<String>>>().sql("read schema check")
+}
+
 /// The event type of row `id`, if it exists.
 pub fn event_type_of(c: &Conn, id: i64) -> Result<Option<String>> {
     optional(

@@ -15,7 +15,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/4-audit-key.sql"),
 ];
 
-pub(super) fn run(conn: &mut Connection) -> Result<()> {
+/// Migrates to the latest version; returns the version the file had.
+pub(super) fn run(conn: &mut Connection) -> Result<i64> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).sql("read schema version")?;
     let latest = MIGRATIONS.len() as i64;
     if version > latest {
@@ -30,7 +31,7 @@ pub(super) fn run(conn: &mut Connection) -> Result<()> {
         tx.commit().sql("commit migration")?;
         log::info!("schema migrated version={}", i + 1);
     }
-    Ok(())
+    Ok(version)
 }
 
 #[cfg(test)]

@@ -81,6 +81,8 @@ pub struct Db {
     /// Distinguishes two `Db`s opened on the same path (a restore replaces
     /// the file), so a thread never reuses a connection to an old file.
     instance: u64,
+    /// The schema version the file had when this handle opened it (0: new).
+    version_at_open: i64,
 }
 
 static INSTANCES: AtomicU64 = AtomicU64::new(1);
@@ -92,12 +94,22 @@ thread_local! {
 impl Db {
     /// Opens (creating if needed) and migrates the database.
     pub fn open(path: &Path) -> Result<Db> {
-        let db = Db { path: path.to_path_buf(), instance: INSTANCES.fetch_add(1, Ordering::Relaxed) };
+        let mut db = Db {
+            path: path.to_path_buf(),
+            instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
+            version_at_open: 0,
+        };
         let mut conn = db.connect()?;
         conn.pragma_update(None, "journal_mode", "WAL").context("enable WAL")?;
-        migrate::run(&mut conn)?;
+        db.version_at_open = migrate::run(&mut conn)?;
         db.put_back(conn);
         Ok(db)
+    }
+
+    /// The schema version the file had before this handle migrated it (0:
+    /// a new database).
+    pub fn version_at_open(&self) -> i64 {
+        self.version_at_open
     }
 
     pub fn path(&self) -> &Path {

@@ -36,3 +36,16 @@ pub fn head_id(ctx: &Ctx) -> Result<i64> {
     ctx.app.audit.flush();
     Ok(ctx.app.db.read(db::audit::head)?.map_or(0, |(id, _)| id))
 }
+
+/// Whether the chain holds row `id` with `hash` (a checkpoint shipped off
+/// the machine): `None` when it does, else why not.
+pub fn holds(ctx: &Ctx, id: i64, hash: &str) -> Result<Option<String>> {
+    require_admin(ctx)?;
+    ctx.app.audit.flush();
+    let found = ctx.app.db.read(|c| db::audit::hash_of(c, id))?;
+    Ok(match found {
+        Some(h) if h == hash => None,
+        Some(_) => Some(format!("row {id} differs from the shipped checkpoint")),
+        None => Some(format!("row {id} of the shipped checkpoint is missing: the log was cut")),
+    })
+}

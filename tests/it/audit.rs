@@ -299,7 +299,7 @@ fn an_unkeyed_chain_migrates_and_still_verifies() {
     let data = t.dir.path().join("data");
     let db = rusqlite::Connection::open(data.join("mcr.db")).unwrap();
     rehash_without_key(&db);
-    db.execute("DELETE FROM audit_meta", []).unwrap();
+    db.execute_batch("DROP TABLE audit_meta; PRAGMA user_version = 3;").unwrap();
     let legacy_rows: i64 = db.query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0)).unwrap();
     drop(db);
     std::fs::remove_file(data.join("audit.checkpoint")).unwrap();
@@ -403,4 +403,122 @@ fn what_an_attacker_without_the_key_tried_is_caught() {
     );
     assert_eq!(r.status, 500, "no change without its record: {}", r.text());
     t.req("GET", "/v2/chain/app/manifests/hidden").header("Accept", OCI_MANIFEST).send().expect(404, None);
+}
+
+/// The second hostile run, without the key: every row made "legacy" with
+/// the checkpoint removed, the whole log wiped, key and anchor removed
+/// together, the anchor removed while running then rows cut, and a trigger
+/// that deletes rows after their insert. Each fails verify or the start.
+#[test]
+fn the_second_round_of_attacks_without_the_key_is_caught() {
+    let open = |t: &TestApp| rusqlite::Connection::open(t.dir.path().join("data/mcr.db")).unwrap();
+    let data = |t: &TestApp| t.dir.path().join("data");
+    let reopen = |t: TestApp| {
+        let config = t.app.config.clone();
+        drop(t.app);
+        let app = mcr::app::App::open(config.clone(), mcr::storage::open(&config.storage).unwrap());
+        (t.dir, app)
+    };
+    // All rows "legacy", keyed start past the end, no checkpoint.
+    let t = TestApp::new();
+    some_events(&t, 3);
+    let db = open(&t);
+    db.execute("DELETE FROM audit_log WHERE event_type = 'push'", []).unwrap();
+    db.execute("UPDATE audit_meta SET keyed_from = 1000000000000", []).unwrap();
+    std::fs::remove_file(data(&t).join("audit.checkpoint")).unwrap();
+    let (_d, app) = reopen(t);
+    let app = app.unwrap();
+    let v = mcr::audit::verify(&app.db).unwrap();
+    assert!(v.first_broken.is_some() && v.reason.as_deref().unwrap().contains("checkpoint"), "{v:?}");
+    drop(app);
+    // The whole log wiped, checkpoint removed.
+    let t = TestApp::new();
+    some_events(&t, 2);
+    open(&t).execute("DELETE FROM audit_log", []).unwrap();
+    std::fs::remove_file(data(&t).join("audit.checkpoint")).unwrap();
+    let (_d, app) = reopen(t);
+    let app = app.unwrap();
+    assert!(mcr::audit::verify(&app.db).unwrap().first_broken.is_some(), "a wiped log fails");
+    drop(app);
+    // Key and anchor removed together (checkpoint kept, or removed too).
+    for keep_checkpoint in [true, false] {
+        let t = TestApp::new();
+        some_events(&t, 2);
+        let db = open(&t);
+        rehash_without_key(&db);
+        db.execute("DELETE FROM audit_meta", []).unwrap();
+        std::fs::remove_file(data(&t).join("audit.key")).unwrap();
+        if !keep_checkpoint {
+            std::fs::remove_file(data(&t).join("audit.checkpoint")).unwrap();
+        }
+        let (_d, app) = reopen(t);
+        match app {
+            Err(_) => {}
+            Ok(app) => {
+                let v = mcr::audit::verify(&app.db).unwrap();
+                assert!(v.first_broken.is_some(), "keep_checkpoint={keep_checkpoint}: {v:?}");
+            }
+        }
+    }
+    // The anchor removed while running; then the newest rows cut.
+    let t = TestApp::new();
+    some_events(&t, 2);
+    open(&t).execute("DELETE FROM audit_meta", []).unwrap();
+    some_events(&t, 2);
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    t.app.audit.flush();
+    let db = open(&t);
+    let last: i64 = db.query_row("SELECT max(id) FROM audit_log", [], |r| r.get(0)).unwrap();
+    db.execute("DELETE FROM audit_log WHERE id > ?1", [last - 2]).unwrap();
+    db.execute("INSERT INTO audit_meta(id, keyed_from) VALUES (1, 1)", []).unwrap();
+    let v = mcr::audit::verify(&t.app.db).unwrap();
+    assert!(v.first_broken.is_some(), "rows cut after the anchor was removed: {v:?}");
+    // A trigger that deletes rows after their insert.
+    let t = TestApp::new();
+    some_events(&t, 1);
+    open(&t)
+        .execute_batch("CREATE TRIGGER zz AFTER INSERT ON audit_log WHEN NEW.event_type = 'push' BEGIN DELETE FROM audit_log WHERE id = NEW.id; END;")
+        .unwrap();
+    let v = mcr::audit::verify(&t.app.db).unwrap();
+    assert!(v.reason.as_deref().unwrap_or("").contains("trigger"), "{v:?}");
+    let (_d, app) = reopen(t);
+    assert!(app.is_err(), "a database with a trigger mcr did not create does not open");
+}
+
+/// A checkpoint shipped off the machine catches what one kept beside the
+/// database cannot: the log cut back to an older checkpoint, put back with
+/// it. `mcr audit verify --expect LAST_ID:HASH`.
+#[test]
+fn a_shipped_checkpoint_catches_a_rollback_of_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut srv = Server::start_on(&data, &[]);
+    srv.push_image("ship", "v1", 1);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let older = std::fs::read(data.join("audit.checkpoint")).unwrap();
+    let older_id = serde_json::from_slice::<serde_json::Value>(&older).unwrap()["last_id"].as_i64().unwrap();
+    srv.push_image("ship", "v2", 2);
+    assert!(srv.terminate().success());
+    let shipped: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("audit.checkpoint")).unwrap()).unwrap();
+    let expect = format!("{}:{}", shipped["last_id"], shipped["last_hash"].as_str().unwrap());
+    // Cut the log back to the older checkpoint, and put that one back.
+    let db = rusqlite::Connection::open(data.join("mcr.db")).unwrap();
+    db.execute("DELETE FROM audit_log WHERE id > ?1", [older_id]).unwrap();
+    drop(db);
+    std::fs::write(data.join("audit.checkpoint"), &older).unwrap();
+    let verify = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mcr"))
+            .args(["audit", "verify"])
+            .args(extra)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, _) = verify(&[]);
+    assert!(ok, "without the shipped value the rollback cannot be seen (documented)");
+    let (ok, err) = verify(&["--expect", &expect]);
+    assert!(!ok && err.contains("missing"), "{err}");
 }
