@@ -43,10 +43,7 @@ impl App {
         owner_only(dir)?;
         let db = Db::open(&dir.join("mcr.db"))?;
         let (ui_key, _) = key_file(&dir.join("ui-csrf.key"))?;
-        let key_path = match config.audit.key_file.as_str() {
-            "" => dir.join("audit.key"),
-            path => std::path::PathBuf::from(path),
-        };
+        let key_path = audit_key_path(&config);
         let keyed_before = db.version_at_open() >= 4
             && (crate::audit::has_keyed_rows(&db)? || db.read(crate::db::audit::head)?.is_some());
         let checkpoint_exists = std::fs::symlink_metadata(dir.join("audit.checkpoint")).is_ok();
@@ -181,6 +178,23 @@ fn owner_only(dir: &std::path::Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Where the audit key of this configuration lives.
+pub fn audit_key_path(config: &Config) -> std::path::PathBuf {
+    match config.audit.key_file.as_str() {
+        "" => config.storage.data_dir.join("audit.key"),
+        path => std::path::PathBuf::from(path),
+    }
+}
+
+/// The audit key, if it exists (never made here: for checking snapshots).
+pub fn existing_audit_key(config: &Config) -> Result<Option<[u8; 32]>> {
+    let path = audit_key_path(config);
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Ok(None);
+    }
+    key_file(&path).map(|(k, _)| Some(k))
 }
 
 /// A 32-byte secret kept in `path` (0600), made on first use: only when

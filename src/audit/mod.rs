@@ -150,6 +150,20 @@ impl Checkpoint {
     }
 }
 
+/// The MAC of a snapshot's SHA-256 under the audit key of `db`.
+pub fn snapshot_mac(db: &Db, sha256: &str) -> Result<String> {
+    Ok(snapshot_mac_with(&db_key(db)?, sha256))
+}
+
+/// The MAC of a snapshot's SHA-256 under `key`.
+pub fn snapshot_mac_with(key: &[u8; 32], sha256: &str) -> String {
+    use hmac::{KeyInit as _, Mac as _};
+    let mut m = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    m.update(b"mcr-snapshot\0");
+    m.update(sha256.as_bytes());
+    to_hex(&m.finalize().into_bytes())
+}
+
 /// The id of the newest checkpointed row, for `/metrics`.
 pub static CHECKPOINT_ID: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 

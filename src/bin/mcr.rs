@@ -323,6 +323,26 @@ fn restore(snapshot: &std::path::Path, no_verify: bool, config: Config) -> anyho
         Ok(sum) => {
             let want = sum.split_whitespace().next().unwrap_or("");
             anyhow::ensure!(got.hex() == want, "snapshot {} does not match its checksum", snapshot.display());
+            // The checksum's MAC under this registry's audit key: a snapshot
+            // edited and re-summed by someone without the key is refused.
+            let mac = sum.lines().find_map(|l| l.strip_prefix("hmac-sha256:")).map(str::trim);
+            match (svc(mcr::app::existing_audit_key(&config))?, mac) {
+                (Some(key), Some(mac)) if mcr::audit::snapshot_mac_with(&key, got.hex()) == mac => {}
+                _ if no_verify => eprintln!(
+                    "mcr: WARNING: the checksum of {} carries no valid MAC under this registry's audit key \
+                     (--no-verify); this is recorded in the audit log",
+                    snapshot.display()
+                ),
+                (None, _) => anyhow::bail!(
+                    "no audit key to check the snapshot's checksum with ({}); --no-verify overrides, loudly",
+                    mcr::app::audit_key_path(&config).display()
+                ),
+                _ => anyhow::bail!(
+                    "the checksum of snapshot {} carries no valid MAC under this registry's audit key: it was not \
+                     written by this registry, or was edited; --no-verify overrides, loudly",
+                    snapshot.display()
+                ),
+            }
         }
         Err(_) if no_verify => {
             eprintln!(

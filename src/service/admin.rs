@@ -269,7 +269,10 @@ fn take_snapshot(app: &crate::app::App) -> Result<Snapshot> {
     std::fs::rename(&tmp, &path).context("rename snapshot into place")?;
     let bytes = std::fs::read(&path).context("read snapshot")?;
     let sha = crate::model::Digest::of(crate::model::Algorithm::Sha256, &bytes).hex().to_string();
-    std::fs::write(dir.join(format!("{name}.sha256")), format!("{sha}  {name}\n"))
+    // The checksum, and its MAC under the audit key: a snapshot edited and
+    // re-summed without the key is not restored.
+    let mac = crate::audit::snapshot_mac(&app.db, &sha)?;
+    std::fs::write(dir.join(format!("{name}.sha256")), format!("{sha}  {name}\nhmac-sha256:{mac}\n"))
         .context("write snapshot checksum")?;
     Ok(Snapshot { path: path.display().to_string(), sha256: sha, size: bytes.len() as u64, created_at: now })
 }

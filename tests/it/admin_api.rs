@@ -367,6 +367,23 @@ fn restore_refuses_what_it_cannot_verify() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(r#""outcome":"unverified""#) && text.contains("system:cli"), "{text}");
+    // A snapshot edited and re-summed without the audit key: refused.
+    let forged = dir.path().join("forged.db");
+    std::fs::copy(&path, &forged).unwrap();
+    let db = rusqlite::Connection::open(&forged).unwrap();
+    db.execute("UPDATE users SET roles = '[\"admin\"]'", []).unwrap();
+    drop(db);
+    let sum = mcr::model::Digest::of(mcr::model::Algorithm::Sha256, &std::fs::read(&forged).unwrap());
+    std::fs::write(dir.path().join("forged.db.sha256"), format!("{}  forged.db\n", sum.hex())).unwrap();
+    let (ok, err) = restore(&[forged.to_str().unwrap()]);
+    assert!(!ok && err.contains("MAC"), "{err}");
+    std::fs::write(
+        dir.path().join("forged.db.sha256"),
+        format!("{}  forged.db\nhmac-sha256:{}\n", sum.hex(), "ab".repeat(32)),
+    )
+    .unwrap();
+    let (ok, err) = restore(&[forged.to_str().unwrap()]);
+    assert!(!ok && err.contains("MAC"), "{err}");
     // A verified restore is recorded too.
     let (ok, err) = restore(&[&path]);
     assert!(ok, "{err}");
