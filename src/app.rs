@@ -56,9 +56,9 @@ impl App {
                 key_path.display()
             )));
         }
-        let (audit_key, _) = key_file(&key_path)?;
+        let (audit_key, key_is_new) = key_file(&key_path)?;
         crate::audit::install_key(db.path(), audit_key);
-        crate::audit::anchor(&db, clock.now(), db.version_at_open())?;
+        crate::audit::anchor(&db, clock.now(), db.version_at_open(), key_is_new)?;
         let provider: Box<dyn IdentityProvider> = match config.auth.provider.as_str() {
             "mcias" => {
                 let ca = match config.auth.mcias_ca.as_str() {

@@ -184,11 +184,21 @@ enum Held {
 }
 
 fn read_checkpoint(db: &Db) -> Result<Held> {
-    let bytes = match std::fs::read(checkpoint_path(db)) {
-        Ok(b) => b,
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // Never through a link, never blocking (a FIFO in its place would
+    // stall the writer), a regular file of a few hundred bytes only.
+    let flags = (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32;
+    let file = match std::fs::OpenOptions::new().read(true).custom_flags(flags).open(checkpoint_path(db)) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Held::Missing),
-        Err(e) => return Err(e).context("read audit checkpoint"),
+        Err(e) => return Ok(Held::Forged(format!("the checkpoint cannot be opened as a file: {e}"))),
     };
+    if !file.metadata().context("stat audit checkpoint")?.file_type().is_file() {
+        return Ok(Held::Forged("the checkpoint is not a regular file".into()));
+    }
+    let mut bytes = Vec::new();
+    file.take(4096).read_to_end(&mut bytes).context("read audit checkpoint")?;
     let cp: Checkpoint = match serde_json::from_slice(&bytes) {
         Ok(cp) => cp,
         Err(e) => return Ok(Held::Forged(format!("the checkpoint does not parse: {e}"))),
@@ -328,7 +338,7 @@ pub fn reanchor_checkpoint(db: &Db) -> Result<()> {
 /// then re-anchored by an `audit_rekeyed` event, the first keyed row. A
 /// keyed database that lost its anchor was tampered with, and stays as found
 /// for `verify`.
-pub fn anchor(db: &Db, now: i64, schema_before: i64) -> Result<()> {
+pub fn anchor(db: &Db, now: i64, schema_before: i64, key_is_new: bool) -> Result<()> {
     let foreign = db.read(db::audit::foreign_schema)?;
     if !foreign.is_empty() {
         return Err(Error::Internal(anyhow::anyhow!(
@@ -338,7 +348,12 @@ pub fn anchor(db: &Db, now: i64, schema_before: i64) -> Result<()> {
         )));
     }
     if db.read(db::audit::keyed_from)?.is_none() {
-        if schema_before >= 4 {
+        // A chain is (re-)anchored only on its way in: a database from before
+        // schema 4, with a key made at this start and no checkpoint yet.
+        // Anything else without an anchor was tampered with.
+        let checkpoint = std::fs::symlink_metadata(checkpoint_path(db)).is_ok();
+        let rows = db.read(db::audit::head)?.is_some();
+        if schema_before >= 4 || checkpoint || (rows && !key_is_new) {
             log::error!("the audit chain's anchor is missing from a keyed database: run mcr audit verify");
             return Ok(());
         }

@@ -183,14 +183,21 @@ pub fn per_day(c: &Conn, event_type: &str, since: i64) -> Result<Vec<(i64, i64)>
     rows.collect::<rusqlite::Result<Vec<_>>>().sql("read audit per day")
 }
 
-/// Triggers and views in the database: mcr creates none, so any is
-/// someone else's (a trigger can hide or rewrite audit rows).
+/// What in the database's schema the migrations did not make, or made
+/// otherwise: every `sqlite_master` entry is compared, type, name, table
+/// and SQL (a trigger or view someone added can hide or rewrite audit rows).
 pub fn foreign_schema(c: &Conn) -> Result<Vec<String>> {
-    let mut s = c
-        .prepare_cached("SELECT type || ' ' || name FROM sqlite_master WHERE type IN ('trigger', 'view')")
-        .sql("prepare schema check")?;
-    let rows = s.query_map([], |r| r.get(0)).sql("check schema")?;
-    rows.collect::<rusqlite::Result<Vec<String>>>().sql("read schema check")
+    let expected = super::migrate::expected_schema()?;
+    let actual = super::migrate::schema_of(c.raw)?;
+    let mut out: Vec<String> =
+        actual.iter().filter(|e| !expected.contains(e)).map(|(t, n, _, _)| format!("{t} {n}")).collect();
+    out.extend(
+        expected
+            .iter()
+            .filter(|e| !actual.contains(e))
+            .map(|(t, n, _, _)| format!("{t} {n} (changed or missing)")),
+    );
+    Ok(out)
 }
 
 /// The event type of row `id`, if it exists.

@@ -15,6 +15,30 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/4-audit-key.sql"),
 ];
 
+/// One entry of `sqlite_master`: type, name, table, SQL.
+pub(super) type SchemaEntry = (String, String, String, Option<String>);
+
+/// Every `sqlite_master` entry of a connection, SQLite's own excepted.
+pub(super) fn schema_of(conn: &Connection) -> Result<Vec<SchemaEntry>> {
+    let mut s = conn
+        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name, type")
+        .sql("read schema")?;
+    let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).sql("read schema")?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().sql("read schema")
+}
+
+/// The schema the migrations make, entry for entry (built once, in memory).
+pub(super) fn expected_schema() -> Result<&'static [SchemaEntry]> {
+    static EXPECTED: std::sync::OnceLock<Vec<SchemaEntry>> = std::sync::OnceLock::new();
+    if let Some(e) = EXPECTED.get() {
+        return Ok(e);
+    }
+    let mut conn = Connection::open_in_memory().sql("open schema reference")?;
+    run(&mut conn)?;
+    let schema = schema_of(&conn)?;
+    Ok(EXPECTED.get_or_init(|| schema))
+}
+
 /// Migrates to the latest version; returns the version the file had.
 pub(super) fn run(conn: &mut Connection) -> Result<i64> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).sql("read schema version")?;

@@ -522,3 +522,71 @@ fn a_shipped_checkpoint_catches_a_rollback_of_the_log() {
     let (ok, err) = verify(&["--expect", &expect]);
     assert!(!ok && err.contains("missing"), "{err}");
 }
+
+/// The third hostile run: a trigger disguised by editing `sqlite_master`
+/// directly, a FIFO in place of the checkpoint, a keyed database dressed
+/// up as schema 3 with key and checkpoint kept, and the database deleted
+/// outright. Each fails verify (promptly) or the start.
+#[test]
+fn the_third_round_of_attacks_without_the_key_is_caught() {
+    let open = |t: &TestApp| rusqlite::Connection::open(t.dir.path().join("data/mcr.db")).unwrap();
+    let data = |t: &TestApp| t.dir.path().join("data");
+    let reopen = |t: TestApp| {
+        let config = t.app.config.clone();
+        drop(t.app);
+        let app = mcr::app::App::open(config.clone(), mcr::storage::open(&config.storage).unwrap());
+        (t.dir, app)
+    };
+    // A trigger whose type was rewritten in sqlite_master.
+    let t = TestApp::new();
+    some_events(&t, 1);
+    open(&t)
+        .execute_batch(
+            "CREATE TRIGGER zz AFTER INSERT ON audit_log WHEN NEW.actor = 'alice' BEGIN DELETE FROM audit_log WHERE id = NEW.id; END;
+             PRAGMA writable_schema = ON; UPDATE sqlite_master SET type = 'Trigger' WHERE name = 'zz'; PRAGMA writable_schema = OFF;",
+        )
+        .unwrap();
+    let v = mcr::audit::verify(&t.app.db).unwrap();
+    assert!(v.first_broken.is_some() && v.reason.as_deref().unwrap().contains("zz"), "{v:?}");
+    let (_d, app) = reopen(t);
+    assert!(app.is_err(), "the disguised trigger refuses the start");
+    // A FIFO in place of the checkpoint: verify answers at once, and fails.
+    let t = TestApp::new();
+    some_events(&t, 1);
+    let cp = data(&t).join("audit.checkpoint");
+    std::fs::remove_file(&cp).unwrap();
+    assert!(Command::new("mkfifo").arg(&cp).status().unwrap().success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| tx.send(mcr::audit::verify(&t.app.db).unwrap()).unwrap());
+        let v = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("verify must not block on a FIFO");
+        assert!(v.first_broken.is_some() && v.reason.as_deref().unwrap().contains("regular file"), "{v:?}");
+        // Unblock anything that did open it, so the scope can end.
+        let _ = std::fs::remove_file(&cp);
+    });
+    // A keyed database dressed up as schema 3, key and checkpoint kept.
+    let t = TestApp::new();
+    some_events(&t, 2);
+    let db = open(&t);
+    db.execute("DELETE FROM audit_log WHERE event_type = 'push' AND id = (SELECT max(id) FROM audit_log WHERE event_type = 'push')", []).unwrap();
+    rehash_without_key(&db);
+    db.execute_batch("DROP TABLE audit_meta; PRAGMA user_version = 3;").unwrap();
+    drop(db);
+    let (_d, app) = reopen(t);
+    let app = app.unwrap();
+    let v = mcr::audit::verify(&app.db).unwrap();
+    assert!(v.first_broken.is_some(), "not re-anchored while its key and checkpoint exist: {v:?}");
+    drop(app);
+    // The database deleted outright, key and checkpoint kept.
+    let t = TestApp::new();
+    some_events(&t, 2);
+    let dir = data(&t);
+    let config = t.app.config.clone();
+    drop(t.app);
+    for f in ["mcr.db", "mcr.db-wal", "mcr.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    let app = mcr::app::App::open(config.clone(), mcr::storage::open(&config.storage).unwrap()).unwrap();
+    let v = mcr::audit::verify(&app.db).unwrap();
+    assert!(v.first_broken.is_some(), "a deleted database is not a fresh start: {v:?}");
+}
