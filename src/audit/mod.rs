@@ -304,12 +304,18 @@ fn move_checkpoint(db: &Db, force: bool) -> Result<Option<Checkpoint>> {
 /// Logs an audit integrity problem at most once a minute (the checkpoint
 /// is tried every second).
 fn complain(what: &str) {
-    static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    // Per kind of problem (the text up to its first digit), so one problem
+    // logged does not silence another.
+    static LAST: Mutex<Vec<(String, i64)>> = Mutex::new(Vec::new());
+    let kind: String = what.chars().take_while(|c| !c.is_ascii_digit()).take(80).collect();
     let now = now_secs();
-    if now - LAST.load(std::sync::atomic::Ordering::Relaxed) >= 60 {
-        LAST.store(now, std::sync::atomic::Ordering::Relaxed);
-        log::error!("{what}");
+    let mut last = LAST.lock();
+    match last.iter_mut().find(|(k, _)| *k == kind) {
+        Some((_, t)) if now - *t < 60 => return,
+        Some((_, t)) => *t = now,
+        None => last.push((kind, now)),
     }
+    log::error!("{what}");
 }
 
 pub fn advance_checkpoint(db: &Db) -> Result<Option<Checkpoint>> {

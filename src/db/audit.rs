@@ -188,7 +188,16 @@ pub fn per_day(c: &Conn, event_type: &str, since: i64) -> Result<Vec<(i64, i64)>
 /// and SQL (a trigger or view someone added can hide or rewrite audit rows).
 pub fn foreign_schema(c: &Conn) -> Result<Vec<String>> {
     let expected = super::migrate::expected_schema()?;
-    let actual = super::migrate::schema_of(c.raw)?;
+    // Statistics tables that ANALYZE makes are SQLite's own, allowed as
+    // SQLite writes them.
+    let analyze = |e: &super::migrate::SchemaEntry| {
+        matches!(
+            (e.0.as_str(), e.1.as_str(), e.3.as_deref()),
+            ("table", "sqlite_stat1", Some("CREATE TABLE sqlite_stat1(tbl,idx,stat)"))
+                | ("table", "sqlite_stat4", Some("CREATE TABLE sqlite_stat4(tbl,idx,neq,nlt,ndlt,sample)"))
+        ) && e.1 == e.2
+    };
+    let actual: Vec<_> = super::migrate::schema_of(c.raw)?.into_iter().filter(|e| !analyze(e)).collect();
     let mut out: Vec<String> =
         actual.iter().filter(|e| !expected.contains(e)).map(|(t, n, _, _)| format!("{t} {n}")).collect();
     out.extend(

@@ -18,10 +18,11 @@ const MIGRATIONS: &[&str] = &[
 /// One entry of `sqlite_master`: type, name, table, SQL.
 pub(super) type SchemaEntry = (String, String, String, Option<String>);
 
-/// Every `sqlite_master` entry of a connection, SQLite's own excepted.
+/// Every `sqlite_master` entry of a connection, whatever its name (SQLite
+/// loads entries named `sqlite_…` too, when someone writes them directly).
 pub(super) fn schema_of(conn: &Connection) -> Result<Vec<SchemaEntry>> {
     let mut s = conn
-        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name, type")
+        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name, type")
         .sql("read schema")?;
     let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).sql("read schema")?;
     rows.collect::<rusqlite::Result<Vec<_>>>().sql("read schema")

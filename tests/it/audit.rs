@@ -590,3 +590,29 @@ fn the_third_round_of_attacks_without_the_key_is_caught() {
     let v = mcr::audit::verify(&app.db).unwrap();
     assert!(v.first_broken.is_some(), "a deleted database is not a fresh start: {v:?}");
 }
+
+/// The fourth hostile run: a trigger renamed into SQLite's own `sqlite_`
+/// namespace through `writable_schema` is foreign all the same; the
+/// statistics tables ANALYZE makes are not.
+#[test]
+fn a_trigger_in_sqlites_namespace_is_foreign_and_analyze_is_not() {
+    let open = |t: &TestApp| rusqlite::Connection::open(t.dir.path().join("data/mcr.db")).unwrap();
+    let t = TestApp::new();
+    some_events(&t, 1);
+    open(&t).execute_batch("ANALYZE;").unwrap();
+    let v = mcr::audit::verify(&t.app.db).unwrap();
+    assert_eq!(v.first_broken, None, "ANALYZE's tables are SQLite's own: {v:?}");
+    open(&t)
+        .execute_batch(
+            "CREATE TRIGGER zz AFTER INSERT ON audit_log WHEN NEW.actor = 'alice' BEGIN DELETE FROM audit_log WHERE id = NEW.id; END;
+             PRAGMA writable_schema = ON;
+             UPDATE sqlite_master SET name = 'sqlite_zz', sql = replace(sql, 'TRIGGER zz', 'TRIGGER sqlite_zz') WHERE name = 'zz';
+             PRAGMA writable_schema = OFF;",
+        )
+        .unwrap();
+    let v = mcr::audit::verify(&t.app.db).unwrap();
+    assert!(v.first_broken.is_some() && v.reason.as_deref().unwrap().contains("sqlite_zz"), "{v:?}");
+    let config = t.app.config.clone();
+    drop(t.app);
+    assert!(mcr::app::App::open(config.clone(), mcr::storage::open(&config.storage).unwrap()).is_err());
+}
