@@ -91,20 +91,9 @@ pub fn fragment(body: impl RenderOnce) -> String {
     html! { : body; }.into_string().unwrap_or_default()
 }
 
-/// Bytes for people: 1.5 MiB.
+/// Bytes for people: 1.5 MiB (negative counts as 0).
 pub fn bytes(n: i64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n.max(0) as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    crate::model::human_bytes(n.max(0))
 }
 
 /// A query-string value, percent-encoded.

@@ -119,21 +119,7 @@ pub struct SnapshotOut {
     pub size: u64,
 }
 
-/// 1536 → "1.5 KiB".
-pub fn human_bytes(n: i64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+pub use crate::model::human_bytes;
 
 /// Unix seconds as local ISO time (the TZ offset from the environment's
 /// `TZ` is not consulted: UTC, marked Z, is what every host agrees on).

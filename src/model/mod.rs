@@ -10,6 +10,7 @@ mod name;
 mod scope;
 mod secret;
 mod time;
+mod units;
 
 pub use actor::{AccountType, Actor, Principal};
 pub use digest::{to_hex, Algorithm, Digest, Hasher};
@@ -17,6 +18,7 @@ pub use name::{Reference, RepoName, Tag};
 pub use scope::{Grant, Scope};
 pub use secret::{Credentials, Password, Token};
 pub use time::{rfc3339, Clock, SystemClock};
+pub use units::human_bytes;
 
 /// Media types the registry treats specially.
 pub mod media {

@@ -195,6 +195,14 @@ fn prelogin_mac(ctx: &Ctx, pre: &Token, issued: i64) -> HmacSha256 {
     m
 }
 
+/// A new pre-login id (the login form's cookie) and its form token.
+pub fn prelogin(ctx: &Ctx) -> Result<(Token, String)> {
+    super::access::public(ctx)?;
+    let pre = Token::new(crate::model::to_hex(&random::<32>()?));
+    let token = prelogin_token(ctx, &pre)?;
+    Ok((pre, token))
+}
+
 /// The token of a login form, bound to the browser's pre-login cookie and
 /// to the time it was issued: `<unix time>.<HMAC>`, good for 15 minutes.
 pub fn prelogin_token(ctx: &Ctx, pre: &Token) -> Result<String> {

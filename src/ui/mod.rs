@@ -145,11 +145,10 @@ fn login_page(ctx: &Ctx, req: &Request, error: Option<&str>, username: &str, sta
             }
         }
     }
-    let pre = match random_token() {
-        Ok(t) => t,
+    let (pre, csrf) = match service::session::prelogin(ctx) {
+        Ok(v) => v,
         Err(e) => return html(500, plain_page(&internal(ctx, &e))),
     };
-    let csrf = service::session::prelogin_token(ctx, &pre).unwrap_or_default();
     let p = Page { user: "", admin: false, csrf: &csrf, error, notice: None };
     html(status, pages::login(&p, username))
         .header("Set-Cookie", cookie(ctx, PRELOGIN_COOKIE, pre.expose(), "/ui/login", 900))
@@ -204,12 +203,6 @@ pub(crate) fn logout(ctx: &Ctx, s: &Session) -> Result<Response, Error> {
     Ok(redirect("/ui/login")
         .header("Set-Cookie", cookie(ctx, SESSION_COOKIE, "", "/", 0))
         .header("Set-Cookie", cookie(ctx, CSRF_COOKIE, "", "/", 0)))
-}
-
-fn random_token() -> crate::error::Result<Token> {
-    let mut b = [0u8; 32];
-    getrandom::fill(&mut b).map_err(|e| Error::Internal(anyhow::anyhow!("random bytes: {e}")))?;
-    Ok(Token::new(crate::model::to_hex(&b)))
 }
 
 /// No session: GETs go to the login page; anything else is told so.

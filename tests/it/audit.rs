@@ -235,6 +235,23 @@ fn rehash_without_key(db: &rusqlite::Connection) {
     }
 }
 
+/// The test app's database, opened behind mcr's back.
+fn open(t: &TestApp) -> rusqlite::Connection {
+    rusqlite::Connection::open(t.dir.path().join("data/mcr.db")).unwrap()
+}
+
+fn data(t: &TestApp) -> std::path::PathBuf {
+    t.dir.path().join("data")
+}
+
+/// Closes the app and opens its data directory again (a restart).
+fn reopen(t: TestApp) -> (tempfile::TempDir, mcr::error::Result<mcr::app::App>) {
+    let config = t.app.config.clone();
+    drop(t.app);
+    let app = mcr::app::App::open(config.clone(), mcr::storage::open(&config.storage).unwrap());
+    (t.dir, app)
+}
+
 fn some_events(t: &TestApp, n: u64) {
     for i in 0..n {
         t.image("chain/app", &format!("v{i}"), i + 1);
@@ -248,7 +265,6 @@ fn some_events(t: &TestApp, n: u64) {
 #[test]
 fn the_keyed_chain_names_truncation_gaps_swaps_and_rehashing() {
     let verify = |t: &TestApp| mcr::audit::verify(&t.app.db).unwrap();
-    let open = |t: &TestApp| rusqlite::Connection::open(t.dir.path().join("data/mcr.db")).unwrap();
     // Clean.
     let t = TestApp::new();
     some_events(&t, 4);
@@ -349,7 +365,6 @@ fn a_missing_audit_key_stops_the_start() {
 /// named by verify, or refused outright.
 #[test]
 fn what_an_attacker_without_the_key_tried_is_caught() {
-    let open = |t: &TestApp| rusqlite::Connection::open(t.dir.path().join("data/mcr.db")).unwrap();
     let cp_path = |t: &TestApp| t.dir.path().join("data/audit.checkpoint");
     // Every row made "legacy" (keyed_from past the end, in the database and
     // in a rewritten checkpoint), re-hashed with SHA-256.
@@ -411,14 +426,6 @@ fn what_an_attacker_without_the_key_tried_is_caught() {
 /// that deletes rows after their insert. Each fails verify or the start.
 #[test]
 fn the_second_round_of_attacks_without_the_key_is_caught() {
-    let open = |t: &TestApp| rusqlite::Connection::open(t.dir.path().join("data/mcr.db")).unwrap();
-    let data = |t: &TestApp| t.dir.path().join("data");
-    let reopen = |t: TestApp| {
-        let config = t.app.config.clone();
-        drop(t.app);
-        let app = mcr::app::App::open(config.clone(), mcr::storage::open(&config.storage).unwrap());
-        (t.dir, app)
-    };
     // All rows "legacy", keyed start past the end, no checkpoint.
     let t = TestApp::new();
     some_events(&t, 3);
@@ -529,14 +536,6 @@ fn a_shipped_checkpoint_catches_a_rollback_of_the_log() {
 /// outright. Each fails verify (promptly) or the start.
 #[test]
 fn the_third_round_of_attacks_without_the_key_is_caught() {
-    let open = |t: &TestApp| rusqlite::Connection::open(t.dir.path().join("data/mcr.db")).unwrap();
-    let data = |t: &TestApp| t.dir.path().join("data");
-    let reopen = |t: TestApp| {
-        let config = t.app.config.clone();
-        drop(t.app);
-        let app = mcr::app::App::open(config.clone(), mcr::storage::open(&config.storage).unwrap());
-        (t.dir, app)
-    };
     // A trigger whose type was rewritten in sqlite_master.
     let t = TestApp::new();
     some_events(&t, 1);
@@ -596,7 +595,6 @@ fn the_third_round_of_attacks_without_the_key_is_caught() {
 /// statistics tables ANALYZE makes are not.
 #[test]
 fn a_trigger_in_sqlites_namespace_is_foreign_and_analyze_is_not() {
-    let open = |t: &TestApp| rusqlite::Connection::open(t.dir.path().join("data/mcr.db")).unwrap();
     let t = TestApp::new();
     some_events(&t, 1);
     open(&t).execute_batch("ANALYZE;").unwrap();
