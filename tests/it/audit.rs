@@ -528,6 +528,8 @@ fn a_shipped_checkpoint_catches_a_rollback_of_the_log() {
     assert!(ok, "without the shipped value the rollback cannot be seen (documented)");
     let (ok, err) = verify(&["--expect", &expect]);
     assert!(!ok && err.contains("missing"), "{err}");
+    let (ok, err) = verify(&["--expect", "not-a-checkpoint"]);
+    assert!(!ok && err.contains("LAST_ID:HASH"), "bad input is refused with the expected form: {err}");
 }
 
 /// The third hostile run: a trigger disguised by editing `sqlite_master`
