@@ -163,7 +163,26 @@ pub struct Server {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Storage {
+    /// Keys, the SQLite database, snapshots, and (with the filesystem
+    /// backend) the blobs.
     pub data_dir: PathBuf,
+    /// Where blobs live: "filesystem" (under data_dir) or "s3".
+    pub backend: String,
+    /// The S3 endpoint, e.g. https://s3.example.net (path-style addressing).
+    pub s3_endpoint: String,
+    pub s3_region: String,
+    pub s3_bucket: String,
+    /// Prepended to every object key, so buckets can be shared ("" or "a/b/").
+    pub s3_prefix: String,
+    pub s3_access_key_id: String,
+    /// A file holding the secret access key (never the key itself in the
+    /// configuration, which `mcr config` prints).
+    pub s3_secret_key_file: String,
+    /// A PEM bundle trusted for an https endpoint instead of the web PKI.
+    pub s3_ca_file: String,
+    /// Bytes per multipart part (at least 5 MiB, S3's minimum); one part is
+    /// buffered per upload request in progress.
+    pub s3_part_size: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -204,7 +223,18 @@ impl Default for Server {
 
 impl Default for Storage {
     fn default() -> Self {
-        Storage { data_dir: PathBuf::from("./mcr-data") }
+        Storage {
+            data_dir: PathBuf::from("./mcr-data"),
+            backend: "filesystem".into(),
+            s3_endpoint: String::new(),
+            s3_region: "us-east-1".into(),
+            s3_bucket: String::new(),
+            s3_prefix: String::new(),
+            s3_access_key_id: String::new(),
+            s3_secret_key_file: String::new(),
+            s3_ca_file: String::new(),
+            s3_part_size: 8 << 20,
+        }
     }
 }
 
@@ -269,6 +299,42 @@ impl Config {
         Ok(config)
     }
 
+    fn validate_storage(&self) -> Result<()> {
+        let st = &self.storage;
+        match st.backend.as_str() {
+            "filesystem" => return Ok(()),
+            "s3" => {}
+            other => bail!("storage.backend {other:?} is not supported (use \"filesystem\" or \"s3\")"),
+        }
+        let e = &st.s3_endpoint;
+        if !(e.starts_with("https://") || e.starts_with("http://")) {
+            bail!("storage.s3_endpoint must be an https:// URL (or http:// on loopback)");
+        }
+        if let Some(rest) = e.strip_prefix("http://") {
+            let authority = rest.split('/').next().unwrap_or("");
+            let host = if authority.starts_with("[::1]") {
+                "[::1]"
+            } else {
+                authority.split(':').next().unwrap_or("")
+            };
+            if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+                bail!(
+                    "storage.s3_endpoint {e:?}: plain http is allowed on loopback only (TLS 1.3 otherwise)"
+                );
+            }
+        }
+        if st.s3_bucket.is_empty() || st.s3_access_key_id.is_empty() || st.s3_secret_key_file.is_empty() {
+            bail!("storage.backend \"s3\" needs s3_bucket, s3_access_key_id and s3_secret_key_file");
+        }
+        if !st.s3_prefix.is_empty() && !st.s3_prefix.ends_with('/') {
+            bail!("storage.s3_prefix must be empty or end with '/'");
+        }
+        if st.s3_part_size < 5 << 20 || st.s3_part_size > 1 << 30 {
+            bail!("storage.s3_part_size must be between 5 MiB and 1 GiB");
+        }
+        Ok(())
+    }
+
     pub fn grpc_addr(&self) -> Result<SocketAddr> {
         self.server.grpc_listen.parse().with_context(|| {
             format!("server.grpc_listen {:?} is not an address like 127.0.0.1:5001", self.server.grpc_listen)
@@ -321,6 +387,7 @@ impl Config {
         if self.limits.manifest_max_bytes < 4 << 20 {
             bail!("limits.manifest_max_bytes must be at least 4 MiB (the OCI minimum)");
         }
+        self.validate_storage()?;
         match self.auth.provider.as_str() {
             "local" => {}
             "mcias" if self.auth.mcias_url.starts_with("https://") => {}

@@ -18,6 +18,7 @@ pub mod grpc;
 pub mod http;
 pub mod model;
 pub mod oci;
+pub mod outbound;
 pub mod policy;
 pub mod router;
 pub mod service;

@@ -9,9 +9,7 @@ use super::{Issued, Password, Token};
 use crate::error::{Error, Result};
 use crate::policy::{AccountType, Principal};
 use serde::Deserialize;
-use std::sync::Arc;
 use std::time::Duration;
-use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
 
 pub struct McIasProvider {
     base: String,
@@ -93,36 +91,13 @@ impl McIasProvider {
             base.starts_with("https://"),
             "auth.mcias_url must be an https:// URL (TLS 1.3 is required)"
         );
-        let roots = match ca_pem {
-            Some(pem) => {
-                let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(pem)
-                    .filter_map(|item| match item {
-                        Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
-                        Ok(_) => None,
-                        Err(e) => Some(Err(e)),
-                    })
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(|e| anyhow::anyhow!("auth.mcias_ca is not valid PEM: {e}"))?;
-                anyhow::ensure!(!certs.is_empty(), "auth.mcias_ca holds no certificate");
-                RootCerts::Specific(Arc::new(certs))
-            }
-            None => RootCerts::WebPki,
+        let timeouts = crate::outbound::Timeouts {
+            global: Some(Duration::from_secs(10)),
+            connect: Duration::from_secs(10),
+            response: Duration::from_secs(10),
         };
-        // ureq enables every protocol version its rustls has; offering only
-        // TLS 1.3 cipher suites makes TLS 1.2 impossible.
-        let mut crypto = rustls::crypto::ring::default_provider();
-        crypto.cipher_suites.retain(|s| matches!(s, rustls::SupportedCipherSuite::Tls13(_)));
-        let tls = TlsConfig::builder()
-            .provider(TlsProvider::Rustls)
-            .root_certs(roots)
-            .unversioned_rustls_crypto_provider(Arc::new(crypto))
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .tls_config(tls)
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .new_agent();
+        let agent =
+            crate::outbound::agent(ca_pem, timeouts).map_err(|e| anyhow::anyhow!("auth.mcias_ca {e}"))?;
         Ok(McIasProvider { base: base.trim_end_matches('/').to_string(), agent })
     }
 

@@ -98,9 +98,4 @@ pub fn token_file() -> std::path::PathBuf {
     base.join("mcrctl").join("token")
 }
 
-/// The TLS 1.3-only rustls provider both transports' clients use.
-pub fn tls13_provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
-    let mut crypto = rustls::crypto::ring::default_provider();
-    crypto.cipher_suites.retain(|s| matches!(s, rustls::SupportedCipherSuite::Tls13(_)));
-    std::sync::Arc::new(crypto)
-}
+pub use crate::outbound::tls13_provider;

@@ -6,9 +6,7 @@ use super::{CliError, Client, R};
 use crate::policy::Rule;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
-use std::sync::Arc;
 use std::time::Duration;
-use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
 
 pub struct Rest {
     base: String,
@@ -37,32 +35,13 @@ fn transport(e: ureq::Error) -> CliError {
 
 impl Rest {
     pub fn new(server: &str, token: Option<String>, ca_pem: Option<&[u8]>) -> R<Rest> {
-        let roots = match ca_pem {
-            Some(pem) => {
-                let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(pem)
-                    .filter_map(|i| match i {
-                        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                        _ => None,
-                    })
-                    .collect();
-                if certs.is_empty() {
-                    return Err(CliError::Tls("--ca-cert holds no certificate".into()));
-                }
-                RootCerts::Specific(Arc::new(certs))
-            }
-            None => RootCerts::WebPki,
+        let timeouts = crate::outbound::Timeouts {
+            global: Some(Duration::from_secs(60)),
+            connect: Duration::from_secs(10),
+            response: Duration::from_secs(60),
         };
-        let tls = TlsConfig::builder()
-            .provider(TlsProvider::Rustls)
-            .root_certs(roots)
-            .unversioned_rustls_crypto_provider(super::tls13_provider())
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .tls_config(tls)
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .new_agent();
+        let agent =
+            crate::outbound::agent(ca_pem, timeouts).map_err(|e| CliError::Tls(format!("--ca-cert {e}")))?;
         Ok(Rest { base: server.trim_end_matches('/').to_string(), token, agent })
     }
 

@@ -294,16 +294,19 @@ pub fn reconcile(gc: &Gc, actor: &str, sessions: &dyn UploadSessions) -> Result<
     // Blob files with no row, handled as the directory walk goes (a large
     // registry is never held in memory).
     let mut failure = None;
-    p.store.each_blob(&mut |d, size, path| {
+    p.store.each_blob(&mut |d, path| {
         let Some(digest) = d else {
             rep.unknown_files.push(path.to_string());
             return;
         };
         let _lock = p.locks.lock(&digest);
         let r = p.db.read(|c| db::gc::blob_exists(c, &digest.to_string())).and_then(|exists| {
-            if !exists && p.store.delete_blob(&digest)? {
-                rep.orphan_files_removed += 1;
-                rep.orphan_bytes_freed += size;
+            if !exists {
+                let size = p.store.stat(&digest)?.unwrap_or(0);
+                if p.store.delete_blob(&digest)? {
+                    rep.orphan_files_removed += 1;
+                    rep.orphan_bytes_freed += size;
+                }
             }
             Ok(())
         });

@@ -120,6 +120,32 @@ impl Hasher {
         }
     }
 
+    /// The running state as bytes (an algorithm tag, then the hash's own
+    /// serialized state), so that another process can continue the hash
+    /// without reading back what it has already seen.
+    pub fn save(&self) -> Vec<u8> {
+        use sha2::digest::common::hazmat::SerializableState;
+        let (tag, state) = match self {
+            Hasher::Sha256(h) => (1u8, h.serialize().to_vec()),
+            Hasher::Sha512(h) => (2u8, h.serialize().to_vec()),
+        };
+        let mut out = Vec::with_capacity(1 + state.len());
+        out.push(tag);
+        out.extend_from_slice(&state);
+        out
+    }
+
+    /// A hasher continued from `save`'s bytes; `None` for anything else.
+    pub fn restore(bytes: &[u8]) -> Option<Hasher> {
+        use sha2::digest::common::hazmat::SerializableState;
+        let (tag, state) = bytes.split_first()?;
+        match tag {
+            1 => Sha256::deserialize(state.try_into().ok()?).ok().map(Hasher::Sha256),
+            2 => Sha512::deserialize(state.try_into().ok()?).ok().map(|h| Hasher::Sha512(Box::new(h))),
+            _ => None,
+        }
+    }
+
     pub fn finish(self) -> Digest {
         let (algorithm, bytes) = match self {
             Hasher::Sha256(h) => (Algorithm::Sha256, h.finalize().to_vec()),
@@ -127,6 +153,14 @@ impl Hasher {
         };
         Digest { algorithm, hex: to_hex(&bytes) }
     }
+}
+
+/// Bytes from lowercase or uppercase hex; `None` for anything else.
+pub fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
 }
 
 pub fn to_hex(bytes: &[u8]) -> String {
@@ -150,6 +184,26 @@ pub(crate) fn truncate(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_saved_hash_continues_where_it_stopped() {
+        for alg in [Algorithm::Sha256, Algorithm::Sha512] {
+            let data: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
+            let mut whole = alg.hasher();
+            whole.update(&data);
+            // Split inside a block, so the saved state carries a partial buffer.
+            let mut first = alg.hasher();
+            first.update(&data[..333]);
+            let mut resumed = Hasher::restore(&first.save()).expect("restore");
+            resumed.update(&data[333..]);
+            assert_eq!(resumed.finish(), whole.finish(), "{alg:?}");
+        }
+        assert!(Hasher::restore(b"").is_none());
+        assert!(Hasher::restore(&[1, 2, 3]).is_none());
+        let mut wrong = Algorithm::Sha256.hasher().save();
+        wrong[0] = 2;
+        assert!(Hasher::restore(&wrong).is_none(), "a sha256 state is not a sha512 one");
+    }
 
     #[track_caller]
     fn check(input: &str, ok: bool) {

@@ -13,7 +13,7 @@ mod time;
 mod units;
 
 pub use actor::{AccountType, Actor, Principal};
-pub use digest::{to_hex, Algorithm, Digest, Hasher};
+pub use digest::{from_hex, to_hex, Algorithm, Digest, Hasher};
 pub use name::{Reference, RepoName, Tag};
 pub use scope::{Grant, Scope};
 pub use secret::{Credentials, Password, Token};

@@ -234,11 +234,9 @@ pub fn csrf_ok(ctx: &Ctx, id: &Token, submitted: &str) -> Result<bool> {
     Ok(hmac::Mac::verify_slice(csrf_mac(ctx, id), &bytes).is_ok())
 }
 
+/// A 32-byte MAC in hex.
 fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+    (s.len() == 64).then(|| crate::model::from_hex(s)).flatten()
 }
 
 fn random<const N: usize>() -> Result<[u8; N]> {

@@ -190,18 +190,29 @@ fn session(ctx: &Ctx, repo: &RepoName, id: &str) -> Result<Algorithm> {
     algorithm.parse().map_err(|e: String| Error::Internal(anyhow::anyhow!("stored upload algorithm: {e}")))
 }
 
-/// The session's offset and running hash, rebuilt from the staged file when
-/// the cached state is missing or does not match the file.
+/// The session's offset and running hash: this process's cached state when
+/// it matches the store, else the hash state stored with the last part
+/// (another replica, or this one before a restart, wrote it), else rebuilt
+/// by reading the staged bytes (uploads staged before hash states were
+/// stored).
 fn current_state(
     ctx: &Ctx,
     id: &str,
     algorithm: Algorithm,
     cached: Option<(u64, Hasher)>,
 ) -> Result<(u64, Hasher)> {
-    let size = ctx.app.store.upload_size(id)?.ok_or(Error::NotFound(What::Upload))?;
-    match cached {
-        Some((off, h)) if off == size => Ok((off, h)),
-        _ => Ok((size, rehash(ctx, id, algorithm)?)),
+    let staged = ctx.app.store.upload_state(id)?.ok_or(Error::NotFound(What::Upload))?;
+    if let Some((off, h)) = cached {
+        if off == staged.size {
+            return Ok((off, h));
+        }
+    }
+    if staged.size == 0 {
+        return Ok((0, algorithm.hasher()));
+    }
+    match Hasher::restore(&staged.resume) {
+        Some(h) if h.algorithm() == algorithm => Ok((staged.size, h)),
+        _ => Ok((staged.size, rehash(ctx, id, algorithm)?)),
     }
 }
 
@@ -271,7 +282,7 @@ fn append(
             )));
         }
     }
-    w.commit()?;
+    w.commit(&hasher.save())?;
     Ok(total)
 }
 

@@ -3,7 +3,8 @@
 //! ```text
 //! <data>/blobs/<algorithm>/<first 2 hex>/<hex>   committed blobs, immutable
 //! <data>/uploads/<upload id>                      staged uploads, append-only
-//! <data>/uploads/<upload id>.len                  bytes in its committed parts
+//! <data>/uploads/<upload id>.len                  bytes in its committed parts,
+//!                                                 then the resume state in hex
 //! ```
 //! Invariant: a file under `blobs/` is complete and its name is its digest;
 //! it got there by `rename` from `uploads/` after an fsync. A staged upload
@@ -11,7 +12,7 @@
 //! crash cut short) are not part of it and are cut off before the next part
 //! or the commit.
 
-use super::{BlobReader, BlobStore, PartWriter};
+use super::{BlobReader, BlobStore, PartWriter, Staged};
 use crate::error::{Context, Error, Result, What};
 use crate::model::Digest;
 use std::fs::{self, File, OpenOptions};
@@ -36,20 +37,27 @@ impl FsStore {
         self.blobs.join(d.algorithm().as_str()).join(&d.hex()[..2]).join(d.hex())
     }
 
-    /// The committed length of an upload: its `.len` file (an upload staged
-    /// before `.len` files existed is its whole file); `None` when the upload
-    /// does not exist.
-    fn committed(&self, id: &str) -> Result<Option<u64>> {
+    /// The committed length and resume state of an upload: its `.len` file
+    /// (an upload staged before `.len` files existed is its whole file, with
+    /// no resume state); `None` when the upload does not exist.
+    fn staged(&self, id: &str) -> Result<Option<Staged>> {
         let path = self.upload_path(id)?;
         let Some(meta) = not_found_none(fs::metadata(&path), "stat upload")? else { return Ok(None) };
-        match not_found_none(fs::read_to_string(len_path(&path)), "read upload length")? {
-            Some(text) => text
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| Error::Internal(anyhow::anyhow!("upload length file of {id} is corrupt"))),
-            None => Ok(Some(meta.len())),
-        }
+        let Some(text) = not_found_none(fs::read_to_string(len_path(&path)), "read upload length")? else {
+            return Ok(Some(Staged { size: meta.len(), resume: Vec::new() }));
+        };
+        let corrupt = || Error::Internal(anyhow::anyhow!("upload length file of {id} is corrupt"));
+        let mut fields = text.split_whitespace();
+        let size = fields.next().and_then(|n| n.parse().ok()).ok_or_else(corrupt)?;
+        let resume = match fields.next() {
+            Some(hex) => crate::model::from_hex(hex).ok_or_else(corrupt)?,
+            None => Vec::new(),
+        };
+        Ok(Some(Staged { size, resume }))
+    }
+
+    fn committed(&self, id: &str) -> Result<Option<u64>> {
+        Ok(self.staged(id)?.map(|s| s.size))
     }
 
     fn upload_path(&self, id: &str) -> Result<PathBuf> {
@@ -171,11 +179,11 @@ impl Drop for FileWriter {
 }
 
 impl PartWriter for FileWriter {
-    fn commit(mut self: Box<Self>) -> Result<()> {
+    fn commit(mut self: Box<Self>, resume: &[u8]) -> Result<()> {
         // Written bytes are in the page cache and survive a process crash;
         // commit_upload fsyncs before the blob becomes visible.
         self.join_offload().context("write upload")?;
-        write_len(&self.path, self.start + self.written).context("record upload length")?;
+        write_len(&self.path, self.start + self.written, resume).context("record upload length")?;
         self.committed = true;
         Ok(())
     }
@@ -187,13 +195,14 @@ fn len_path(upload: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// Records an upload's committed length: written aside, then renamed over
-/// the old one, so a crash leaves the old length or the new, never half.
-fn write_len(upload: &Path, len: u64) -> io::Result<()> {
+/// Records an upload's committed length and resume state: written aside,
+/// then renamed over the old one, so a crash leaves the old length or the
+/// new, never half.
+fn write_len(upload: &Path, len: u64, resume: &[u8]) -> io::Result<()> {
     let target = len_path(upload);
     let mut tmp = target.as_os_str().to_owned();
     tmp.push(".tmp");
-    fs::write(&tmp, len.to_string())?;
+    fs::write(&tmp, format!("{len} {}", crate::model::to_hex(resume)))?;
     fs::rename(&tmp, &target)
 }
 
@@ -232,11 +241,11 @@ impl BlobStore for FsStore {
     fn begin_upload(&self, id: &str) -> Result<()> {
         let path = self.upload_path(id)?;
         OpenOptions::new().write(true).create_new(true).open(&path).context("create upload file")?;
-        write_len(&path, 0).context("record upload length")
+        write_len(&path, 0, &[]).context("record upload length")
     }
 
-    fn upload_size(&self, id: &str) -> Result<Option<u64>> {
-        self.committed(id)
+    fn upload_state(&self, id: &str) -> Result<Option<Staged>> {
+        self.staged(id)
     }
 
     fn append_part(&self, id: &str) -> Result<Box<dyn PartWriter>> {
@@ -300,7 +309,7 @@ impl BlobStore for FsStore {
         Ok(())
     }
 
-    fn each_blob(&self, f: &mut dyn FnMut(Option<Digest>, u64, &str)) -> Result<()> {
+    fn each_blob(&self, f: &mut dyn FnMut(Option<Digest>, &str)) -> Result<()> {
         for alg in read_dir_or_empty(&self.blobs)? {
             let alg = alg.context("read blobs directory")?;
             let alg_name = alg.file_name().to_string_lossy().into_owned();
@@ -309,9 +318,8 @@ impl BlobStore for FsStore {
                 for file in read_dir_or_empty(&shard.path())? {
                     let file = file.context("read blob shard directory")?;
                     let name = file.file_name().to_string_lossy().into_owned();
-                    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
                     let digest = Digest::parse(&format!("{alg_name}:{name}")).ok();
-                    f(digest, size, &file.path().to_string_lossy());
+                    f(digest, &file.path().to_string_lossy());
                 }
             }
         }

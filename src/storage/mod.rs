@@ -9,11 +9,13 @@
 mod fs;
 mod hashes;
 mod locks;
+mod s3;
 pub mod tests;
 
 pub use fs::FsStore;
 pub use hashes::UploadStates;
 pub use locks::BlobLocks;
+pub use s3::{S3Config, S3Store};
 
 use crate::error::Result;
 use crate::model::Digest;
@@ -44,8 +46,19 @@ impl BlobReader {
 /// leaves the upload exactly as it was, so a chunk lands whole or not at all.
 pub trait PartWriter: Write + Send {
     /// Adds the part to the upload, durable enough to survive the process
-    /// (not the machine: `commit_upload` makes the blob durable).
-    fn commit(self: Box<Self>) -> Result<()>;
+    /// (not the machine: `commit_upload` makes the blob durable), and
+    /// records `resume` with it in the same step: the caller's state after
+    /// this part (its running hash), read back by `upload_state`, so that any
+    /// process can continue the upload without reading its bytes back.
+    fn commit(self: Box<Self>, resume: &[u8]) -> Result<()>;
+}
+
+/// What a staged upload holds: the bytes of its committed parts and the
+/// `resume` state recorded with the last of them (empty before the first).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Staged {
+    pub size: u64,
+    pub resume: Vec<u8>,
 }
 
 /// Committed blobs, named by digest, and staged uploads, named by upload id.
@@ -62,19 +75,27 @@ pub trait BlobStore: Send + Sync {
     fn open(&self, digest: &Digest) -> Result<Option<(BlobReader, u64)>>;
     /// Removes a committed blob; false when it was not there.
     fn delete_blob(&self, digest: &Digest) -> Result<bool>;
-    /// Calls `f` with every committed blob's digest and size, streaming.
-    /// Objects whose names are not digests are reported with `None`.
-    fn each_blob(&self, f: &mut dyn FnMut(Option<Digest>, u64, &str)) -> Result<()>;
+    /// Calls `f` with every committed blob's digest (and where it is, for
+    /// reports), streaming.  Objects whose names are not digests are
+    /// reported with `None`.  Sizes are `stat`'s to give: an object store's
+    /// listing may not know them.
+    fn each_blob(&self, f: &mut dyn FnMut(Option<Digest>, &str)) -> Result<()>;
 
     /// Begins an empty staged upload; an id already in use is an error.
     fn begin_upload(&self, id: &str) -> Result<()>;
+    /// The upload's committed size and resume state, if the upload exists.
+    fn upload_state(&self, id: &str) -> Result<Option<Staged>>;
     /// Bytes in the upload's committed parts, if the upload exists.
-    fn upload_size(&self, id: &str) -> Result<Option<u64>>;
+    fn upload_size(&self, id: &str) -> Result<Option<u64>> {
+        Ok(self.upload_state(id)?.map(|s| s.size))
+    }
     /// Opens the next part of an upload (one at a time per upload: the
     /// caller serializes a session's requests).
     fn append_part(&self, id: &str) -> Result<Box<dyn PartWriter>>;
     /// Reads the upload's committed parts in order, from the start (to
-    /// rebuild a running hash after a restart).
+    /// rebuild a running hash that no resume state carries: uploads staged
+    /// before resume states existed).  A store that cannot read staged
+    /// parts back (S3 multipart parts) answers `Unsupported`.
     fn read_upload(&self, id: &str) -> Result<Box<dyn Read + Send>>;
     /// Makes the upload's parts the blob `digest` (verified by the caller)
     /// and ends the upload; durable when it returns.  Readers of `digest`
@@ -89,8 +110,34 @@ pub trait BlobStore: Send + Sync {
     fn each_upload(&self, f: &mut dyn FnMut(&str)) -> Result<()>;
 }
 
-/// The blob store the configuration names (today the filesystem under the
-/// data directory).
+/// The blob store the configuration names: the filesystem under the data
+/// directory, or an S3 bucket (checked to answer before this returns).
 pub fn open(config: &crate::config::Storage) -> Result<std::sync::Arc<dyn BlobStore>> {
-    Ok(std::sync::Arc::new(FsStore::open(&config.data_dir)?))
+    if config.backend != "s3" {
+        return Ok(std::sync::Arc::new(FsStore::open(&config.data_dir)?));
+    }
+    let read = |path: &str, what: &str| {
+        std::fs::read(path)
+            .map_err(|e| crate::error::Error::Internal(anyhow::anyhow!("cannot read {what} {path}: {e}")))
+    };
+    let secret = read(&config.s3_secret_key_file, "storage.s3_secret_key_file")?;
+    let secret = String::from_utf8(secret).map_err(|_| {
+        crate::error::Error::Internal(anyhow::anyhow!("storage.s3_secret_key_file is not UTF-8"))
+    })?;
+    let ca_pem = match config.s3_ca_file.as_str() {
+        "" => None,
+        path => Some(read(path, "storage.s3_ca_file")?),
+    };
+    let store = S3Store::open(S3Config {
+        endpoint: config.s3_endpoint.clone(),
+        region: config.s3_region.clone(),
+        bucket: config.s3_bucket.clone(),
+        prefix: config.s3_prefix.clone(),
+        access_key_id: config.s3_access_key_id.clone(),
+        secret_key: secret.trim().to_string(),
+        ca_pem,
+        part_size: config.s3_part_size,
+    })?;
+    store.check()?;
+    Ok(std::sync::Arc::new(store))
 }
