@@ -12,6 +12,7 @@ mod gc;
 mod grpc;
 mod mcias;
 mod mcrctl;
+mod s3;
 mod server;
 mod skopeo;
 mod support;

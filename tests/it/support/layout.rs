@@ -79,8 +79,14 @@ impl Layout {
 
     /// An image of `layers` layers for `arch`; tagged in index.json when `tag` is given.
     pub fn image(&mut self, tag: Option<&str>, seed: u64, layers: usize, arch: &str) -> Desc {
+        let sizes: Vec<usize> = (0..layers).map(|i| 2000 + 3000 * i).collect();
+        self.image_sized(tag, seed, &sizes, arch)
+    }
+
+    /// An image with one layer of each of `sizes` (uncompressed) bytes.
+    pub fn image_sized(&mut self, tag: Option<&str>, seed: u64, sizes: &[usize], arch: &str) -> Desc {
         let ls: Vec<(Desc, String)> =
-            (0..layers).map(|i| self.layer(seed * 100 + i as u64, 2000 + 3000 * i)).collect();
+            sizes.iter().enumerate().map(|(i, n)| self.layer(seed * 100 + i as u64, *n)).collect();
         let config = json!({
             "architecture": arch, "os": "linux",
             "config": {"Env": [format!("SEED={seed}")]},

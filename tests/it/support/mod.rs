@@ -1,6 +1,6 @@
 //! Test support, by concern: `app` (in process), `server` (the real
 //! binary), `layout` (OCI image layouts and client commands), `certs` (TLS),
-//! `browser` (headless Chromium over WebDriver).
+//! `browser` (headless Chromium over WebDriver), `swift` (an object store).
 
 #![allow(dead_code)]
 
@@ -9,12 +9,14 @@ mod browser;
 mod certs;
 mod layout;
 mod server;
+mod swift;
 
 pub use app::*;
 pub use browser::*;
 pub use certs::*;
 pub use layout::*;
 pub use server::*;
+pub use swift::*;
 
 use sha2::{Digest as _, Sha256};
 
