@@ -75,7 +75,8 @@ fn s3_backend_on_a_three_replica_swift_ring() {
     // A registry on the ring: skopeo pushes and pulls real images.
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let env = swift.env("registry/");
+    let mut env = swift.env("registry/");
+    env.push(("MCR_GC_MIN_AGE".into(), "0s".into()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut a = Server::start_on(&data, &env);
     let pushed = round_trip(&a, "s3/app", 31);
@@ -120,5 +121,41 @@ fn s3_backend_on_a_three_replica_swift_ring() {
 
     // One of the three object servers dies: pushes and pulls go on.
     swift.ctl(&["kill-object", "1"]);
+    let kept = round_trip(&b, "s3/degraded", 32);
+
+    // Garbage collection on the bucket: the deleted image's blobs go, the
+    // other image's stay and still pull; reconcile finds nothing amiss.
+    let r = b.http("DELETE", &format!("/v2/s3/app/manifests/{}", pushed[0]), &[], b"");
+    assert_eq!(r.status, 202, "{}", r.text());
+    let run = b.http("POST", "/v1/gc", &[], b"");
+    assert_eq!(run.status, 202, "{}", run.text());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let last = loop {
+        let st = b.http("GET", "/v1/gc/status", &[], b"").json();
+        if st["running"] == false && st["last"]["run_id"] == run.json()["run_id"] {
+            break st["last"].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "GC did not finish: {st}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(last["errors"], serde_json::json!([]), "{last}");
+    // The deleted image's config and layers, and the chunked blob no image uses.
+    assert_eq!(last["blobs_removed"], pushed.len() - 1 + 1, "{last}");
+    let mut in_bucket = Vec::new();
+    mcr::storage::BlobStore::each_blob(&swift.store("registry/"), &mut |d, _| {
+        in_bucket.extend(d.map(|d| d.to_string()))
+    })
+    .unwrap();
+    for d in &pushed[1..] {
+        assert!(!in_bucket.contains(d), "{d} of the deleted image is still in the bucket");
+    }
+    for d in &kept[1..] {
+        assert!(in_bucket.contains(d), "{d} of the kept image was collected");
+    }
     round_trip(&b, "s3/degraded", 32);
+    let rec = b.http("POST", "/v1/gc/reconcile", &[], b"");
+    assert_eq!(rec.status, 200, "{}", rec.text());
+    let rec = rec.json();
+    assert_eq!(rec["missing_files"], serde_json::json!([]), "{rec}");
+    assert_eq!(rec["unknown_files"], serde_json::json!([]), "{rec}");
 }
