@@ -1,8 +1,7 @@
 //! Queries of the admin API: repository summaries, counts, tag listings.
 
-use super::{optional, Conn, Sql, Tx};
+use super::{args, Conn, Row, Tx};
 use crate::error::Result;
-use rusqlite::params;
 
 #[derive(Debug, Clone, serde::Serialize, PartialEq)]
 pub struct RepoSummary {
@@ -17,13 +16,13 @@ pub struct RepoSummary {
 const SUMMARY: &str = "SELECT r.name,
         (SELECT count(*) FROM tags t WHERE t.repo_id = r.id),
         (SELECT count(*) FROM manifests m WHERE m.repo_id = r.id),
-        (SELECT coalesce(sum(b.size), 0) FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
+        CAST((SELECT coalesce(sum(b.size), 0) FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
           WHERE rb.repo_id = r.id)
-        + (SELECT coalesce(sum(m.size), 0) FROM manifests m WHERE m.repo_id = r.id),
+        + (SELECT coalesce(sum(m.size), 0) FROM manifests m WHERE m.repo_id = r.id) AS BIGINT),
         r.created_at
      FROM repositories r";
 
-fn summary(r: &rusqlite::Row) -> rusqlite::Result<RepoSummary> {
+fn summary(r: &Row) -> Result<RepoSummary> {
     Ok(RepoSummary {
         name: r.get(0)?,
         tags: r.get(1)?,
@@ -34,19 +33,12 @@ fn summary(r: &rusqlite::Row) -> rusqlite::Result<RepoSummary> {
 }
 
 pub fn list(c: &Conn, last: &str, limit: usize) -> Result<Vec<RepoSummary>> {
-    let mut s = c
-        .prepare_cached(&format!("{SUMMARY} WHERE r.name > ?1 ORDER BY r.name LIMIT ?2"))
-        .sql("prepare repository list")?;
-    let rows = s.query_map(params![last, limit as i64], summary).sql("list repositories")?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().sql("read repositories")
+    let sql = format!("{SUMMARY} WHERE r.name > ?1 ORDER BY r.name LIMIT ?2");
+    c.all("list repositories", &sql, args![last, limit], summary)
 }
 
 pub fn get(c: &Conn, name: &str) -> Result<Option<RepoSummary>> {
-    optional(
-        c.prepare_cached(&format!("{SUMMARY} WHERE r.name = ?1"))
-            .and_then(|mut s| s.query_row([name], summary)),
-        "look up repository summary",
-    )
+    c.one("look up repository summary", &format!("{SUMMARY} WHERE r.name = ?1"), args![name], summary)
 }
 
 #[derive(Debug, Clone, serde::Serialize, PartialEq)]
@@ -61,10 +53,10 @@ pub struct TagInfo {
 
 /// A tag's image size: its manifest plus the config and layers it names.
 const TAG_SIZE: &str =
-    "m.size + (SELECT coalesce(sum(b.size), 0) FROM manifest_blobs mb JOIN blobs b ON b.digest = mb.digest
-                     WHERE mb.manifest_id = m.id AND mb.kind != 'manifest')";
+    "CAST(m.size + (SELECT coalesce(sum(b.size), 0) FROM manifest_blobs mb JOIN blobs b ON b.digest = mb.digest
+                     WHERE mb.manifest_id = m.id AND mb.kind != 'manifest') AS BIGINT)";
 
-fn tag_info(r: &rusqlite::Row) -> rusqlite::Result<TagInfo> {
+fn tag_info(r: &Row) -> Result<TagInfo> {
     Ok(TagInfo {
         name: r.get(0)?,
         digest: r.get(1)?,
@@ -75,54 +67,47 @@ fn tag_info(r: &rusqlite::Row) -> rusqlite::Result<TagInfo> {
 }
 
 pub fn tags(c: &Conn, repo_id: i64) -> Result<Vec<TagInfo>> {
-    let mut s = c
-        .prepare_cached(&format!(
-            "SELECT t.name, m.digest, m.media_type, t.updated_at, {TAG_SIZE}
-                 FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repo_id = ?1 ORDER BY t.name"
-        ))
-        .sql("prepare tags")?;
-    let rows = s.query_map([repo_id], tag_info).sql("query tags")?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().sql("read tags")
+    let sql = format!(
+        "SELECT t.name, m.digest, m.media_type, t.updated_at, {TAG_SIZE}
+             FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repo_id = ?1 ORDER BY t.name"
+    );
+    c.all("list tags", &sql, args![repo_id], tag_info)
 }
 
 /// Tags of a repository after `last`, in name order, `limit` at most.
 pub fn tags_page(c: &Conn, repo_id: i64, last: &str, limit: usize) -> Result<Vec<TagInfo>> {
-    let mut s = c
-        .prepare_cached(&format!(
-            "SELECT t.name, m.digest, m.media_type, t.updated_at, {TAG_SIZE}
-                 FROM tags t JOIN manifests m ON m.id = t.manifest_id
-                 WHERE t.repo_id = ?1 AND t.name > ?2 ORDER BY t.name LIMIT ?3"
-        ))
-        .sql("prepare tag page")?;
-    let rows = s.query_map(params![repo_id, last, limit as i64], tag_info).sql("query tag page")?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().sql("read tag page")
+    let sql = format!(
+        "SELECT t.name, m.digest, m.media_type, t.updated_at, {TAG_SIZE}
+             FROM tags t JOIN manifests m ON m.id = t.manifest_id
+             WHERE t.repo_id = ?1 AND t.name > ?2 ORDER BY t.name LIMIT ?3"
+    );
+    c.all("list a page of tags", &sql, args![repo_id, last, limit], tag_info)
 }
 
 /// Tag names pointing at a manifest.
 pub fn tags_of(c: &Conn, manifest_id: i64) -> Result<Vec<String>> {
-    let mut s = c
-        .prepare_cached("SELECT name FROM tags WHERE manifest_id = ?1 ORDER BY name")
-        .sql("prepare tags_of")?;
-    let rows = s.query_map([manifest_id], |r| r.get(0)).sql("query tags_of")?;
-    rows.collect::<rusqlite::Result<Vec<String>>>().sql("read tags_of")
+    c.all(
+        "list tags of a manifest",
+        "SELECT name FROM tags WHERE manifest_id = ?1 ORDER BY name",
+        args![manifest_id],
+        |r| r.get(0),
+    )
 }
 
 pub fn delete_repository(c: &Tx, repo_id: i64) -> Result<()> {
-    c.execute("DELETE FROM repositories WHERE id = ?1", [repo_id]).sql("delete repository")?;
+    c.exec("delete repository", "DELETE FROM repositories WHERE id = ?1", args![repo_id])?;
     Ok(())
 }
 
 pub fn delete_tag(c: &Tx, repo_id: i64, name: &str) -> Result<Option<String>> {
-    let digest: Option<String> = optional(
-        c.prepare_cached(
-            "SELECT m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repo_id = ?1 AND t.name = ?2",
-        )
-        .and_then(|mut s| s.query_row(params![repo_id, name], |r| r.get(0))),
+    let digest: Option<String> = c.one(
         "look up tag",
+        "SELECT m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repo_id = ?1 AND t.name = ?2",
+        args![repo_id, name],
+        |r| r.get(0),
     )?;
     if digest.is_some() {
-        c.execute("DELETE FROM tags WHERE repo_id = ?1 AND name = ?2", params![repo_id, name])
-            .sql("delete tag")?;
+        c.exec("delete tag", "DELETE FROM tags WHERE repo_id = ?1 AND name = ?2", args![repo_id, name])?;
     }
     Ok(digest)
 }
@@ -140,11 +125,13 @@ pub struct Counts {
 }
 
 pub fn counts(c: &Conn) -> Result<Counts> {
-    c.query_row(
+    let counts = c.one(
+        "count",
         "SELECT (SELECT count(*) FROM repositories), (SELECT count(*) FROM manifests), (SELECT count(*) FROM tags),
-                (SELECT count(*) FROM blobs), (SELECT coalesce(sum(size), 0) FROM blobs),
-                (SELECT coalesce(sum(b.size), 0) FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest)",
-        [],
+                (SELECT count(*) FROM blobs), CAST((SELECT coalesce(sum(size), 0) FROM blobs) AS BIGINT),
+                CAST((SELECT coalesce(sum(b.size), 0) FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest)
+                     AS BIGINT)",
+        args![],
         |r| {
             Ok(Counts {
                 repositories: r.get(0)?,
@@ -155,20 +142,16 @@ pub fn counts(c: &Conn) -> Result<Counts> {
                 logical_bytes: r.get(5)?,
             })
         },
-    )
-    .sql("count")
+    )?;
+    Ok(counts.unwrap_or_default())
 }
 
 /// Repository summaries whose name contains `needle` (any, when empty),
 /// after `last` in name order, skipping the first `skip` of those.
 pub fn search(c: &Conn, needle: &str, last: &str, skip: usize, limit: usize) -> Result<Vec<RepoSummary>> {
     let pattern = format!("%{}%", needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-    let mut s = c
-        .prepare_cached(&format!(
-            "{SUMMARY} WHERE r.name > ?1 AND r.name LIKE ?2 ESCAPE '\\' ORDER BY r.name LIMIT ?3 OFFSET ?4"
-        ))
-        .sql("prepare repository search")?;
-    let rows =
-        s.query_map(params![last, pattern, limit as i64, skip as i64], summary).sql("search repositories")?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().sql("read repositories")
+    let sql = format!(
+        "{SUMMARY} WHERE r.name > ?1 AND r.name LIKE ?2 ESCAPE '\\' ORDER BY r.name LIMIT ?3 OFFSET ?4"
+    );
+    c.all("search repositories", &sql, args![last, pattern, limit, skip], summary)
 }

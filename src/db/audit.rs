@@ -1,9 +1,8 @@
 //! Audit rows: appended with their hash-chain link, streamed for
 //! verification, filtered for queries.
 
-use super::{optional, Conn, Sql, Tx};
+use super::{args, Conn, Row, Tx};
 use crate::error::Result;
-use rusqlite::{params, Row};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct AuditRow {
@@ -23,7 +22,7 @@ pub struct AuditRow {
 const COLUMNS: &str =
     "id, time, event_type, actor, peer, repository, reference, outcome, detail, prev_hash, hash";
 
-fn row(r: &Row) -> rusqlite::Result<AuditRow> {
+fn row(r: &Row) -> Result<AuditRow> {
     Ok(AuditRow {
         id: r.get(0)?,
         time: r.get(1)?,
@@ -41,26 +40,23 @@ fn row(r: &Row) -> rusqlite::Result<AuditRow> {
 
 /// The last row's id and hash (the chain's head).
 pub fn head(c: &Conn) -> Result<Option<(i64, String)>> {
-    optional(
-        c.prepare_cached("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
-            .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))),
-        "read audit head",
-    )
+    c.one("read audit head", "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1", args![], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
 }
 
 /// The first row of the keyed chain, once the chain is anchored.
 pub fn keyed_from(c: &Conn) -> Result<Option<i64>> {
-    optional(
-        c.prepare_cached("SELECT keyed_from FROM audit_meta WHERE id = 1")
-            .and_then(|mut s| s.query_row([], |r| r.get(0))),
-        "read audit anchor",
-    )
+    c.one("read audit anchor", "SELECT keyed_from FROM audit_meta WHERE id = 1", args![], |r| r.get(0))
 }
 
 pub fn set_keyed_from(c: &Tx, id: i64) -> Result<()> {
-    c.prepare_cached("INSERT OR REPLACE INTO audit_meta(id, keyed_from) VALUES (1, ?1)")
-        .and_then(|mut s| s.execute([id]))
-        .sql("anchor audit chain")?;
+    c.exec(
+        "anchor audit chain",
+        "INSERT INTO audit_meta(id, keyed_from) VALUES (1, ?1)
+         ON CONFLICT(id) DO UPDATE SET keyed_from = excluded.keyed_from",
+        args![id],
+    )?;
     Ok(())
 }
 
@@ -74,26 +70,23 @@ pub fn db_path(c: &Conn) -> Option<std::path::PathBuf> {
 /// database that swallows rows) is an error, so no change commits without
 /// its record.
 pub fn insert(c: &Tx, r: &AuditRow) -> Result<()> {
-    let n = c
-        .prepare_cached(&format!(
-            "INSERT INTO audit_log({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-        ))
-        .and_then(|mut s| {
-            s.execute(params![
-                r.id,
-                r.time,
-                r.event_type,
-                r.actor,
-                r.peer,
-                r.repository,
-                r.reference,
-                r.outcome,
-                r.detail,
-                r.prev_hash,
-                r.hash
-            ])
-        })
-        .sql("insert audit row")?;
+    let n = c.exec(
+        "insert audit row",
+        &format!("INSERT INTO audit_log({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+        args![
+            r.id,
+            r.time,
+            r.event_type,
+            r.actor,
+            r.peer,
+            r.repository,
+            r.reference,
+            r.outcome,
+            r.detail,
+            r.prev_hash,
+            r.hash
+        ],
+    )?;
     // A row swallowed by a trigger (RAISE(IGNORE)) reports no change; one
     // deleted after its insert leaves a gap that verify names.
     if n != 1 {
@@ -108,15 +101,7 @@ pub fn insert(c: &Tx, r: &AuditRow) -> Result<()> {
 /// Calls `f` on every row in id order without loading them all; stops when
 /// `f` returns false.
 pub fn each(c: &Conn, mut f: impl FnMut(AuditRow) -> bool) -> Result<()> {
-    let mut s =
-        c.prepare(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY id")).sql("prepare audit scan")?;
-    let mut rows = s.query([]).sql("scan audit")?;
-    while let Some(r) = rows.next().sql("read audit row")? {
-        if !f(row(r).sql("decode audit row")?) {
-            break;
-        }
-    }
-    Ok(())
+    c.each("scan audit", &format!("SELECT {COLUMNS} FROM audit_log ORDER BY id"), args![], |r| Ok(f(row(r)?)))
 }
 
 #[derive(Default, Debug, Clone)]
@@ -132,55 +117,46 @@ pub struct Filter {
 }
 
 pub fn query(c: &Conn, f: &Filter) -> Result<Vec<AuditRow>> {
-    let mut s = c
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM audit_log
-             WHERE (?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR time < ?2)
-               AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR actor = ?4)
-               AND (?5 IS NULL OR repository = ?5) AND (?6 IS NULL OR id > ?6)
-             ORDER BY id LIMIT ?7"
-        ))
-        .sql("prepare audit query")?;
-    let rows = s
-        .query_map(
-            params![f.since, f.until, f.event_type, f.actor, f.repository, f.after_id, f.limit as i64],
-            row,
-        )
-        .sql("query audit")?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().sql("read audit")
+    let sql = format!(
+        "SELECT {COLUMNS} FROM audit_log
+         WHERE (?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR time < ?2)
+           AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR actor = ?4)
+           AND (?5 IS NULL OR repository = ?5) AND (?6 IS NULL OR id > ?6)
+         ORDER BY id LIMIT ?7"
+    );
+    c.all(
+        "query audit",
+        &sql,
+        args![f.since, f.until, f.event_type, f.actor, f.repository, f.after_id, f.limit],
+        row,
+    )
 }
 
 /// The newest rows of one event type, newest first.
 pub fn recent(c: &Conn, event_type: &str, limit: usize) -> Result<Vec<AuditRow>> {
-    let mut s = c
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM audit_log WHERE event_type = ?1 ORDER BY id DESC LIMIT ?2"
-        ))
-        .sql("prepare recent audit")?;
-    let rows = s.query_map(params![event_type, limit as i64], row).sql("query recent audit")?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().sql("read recent audit")
+    let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE event_type = ?1 ORDER BY id DESC LIMIT ?2");
+    c.all("query recent audit", &sql, args![event_type, limit], row)
 }
 
 /// Adds `n` events of `event_type` on UTC day `day` to the daily counts.
 pub fn count_day(c: &Tx, day: i64, event_type: &str, n: i64) -> Result<()> {
-    c.prepare_cached(
+    c.exec(
+        "count audit day",
         "INSERT INTO audit_daily(day, event_type, n) VALUES (?1, ?2, ?3)
-         ON CONFLICT(day, event_type) DO UPDATE SET n = n + excluded.n",
-    )
-    .and_then(|mut s| s.execute(params![day, event_type, n]))
-    .sql("count audit day")?;
+         ON CONFLICT(day, event_type) DO UPDATE SET n = audit_daily.n + excluded.n",
+        args![day, event_type, n],
+    )?;
     Ok(())
 }
 
 /// Events of `event_type` per UTC day since `since`: (day number, count).
 pub fn per_day(c: &Conn, event_type: &str, since: i64) -> Result<Vec<(i64, i64)>> {
-    let mut s = c
-        .prepare_cached("SELECT day, n FROM audit_daily WHERE event_type = ?1 AND day >= ?2 ORDER BY day")
-        .sql("prepare audit per day")?;
-    let rows = s
-        .query_map(params![event_type, since.div_euclid(86400)], |r| Ok((r.get(0)?, r.get(1)?)))
-        .sql("count audit per day")?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().sql("read audit per day")
+    c.all(
+        "count audit per day",
+        "SELECT day, n FROM audit_daily WHERE event_type = ?1 AND day >= ?2 ORDER BY day",
+        args![event_type, since.div_euclid(86400)],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 /// What in the database's schema the migrations did not make, or made
@@ -211,18 +187,10 @@ pub fn foreign_schema(c: &Conn) -> Result<Vec<String>> {
 
 /// The event type of row `id`, if it exists.
 pub fn event_type_of(c: &Conn, id: i64) -> Result<Option<String>> {
-    optional(
-        c.prepare_cached("SELECT event_type FROM audit_log WHERE id = ?1")
-            .and_then(|mut s| s.query_row([id], |r| r.get(0))),
-        "read audit row type",
-    )
+    c.one("read audit row type", "SELECT event_type FROM audit_log WHERE id = ?1", args![id], |r| r.get(0))
 }
 
 /// The hash of row `id`, if it exists.
 pub fn hash_of(c: &Conn, id: i64) -> Result<Option<String>> {
-    optional(
-        c.prepare_cached("SELECT hash FROM audit_log WHERE id = ?1")
-            .and_then(|mut s| s.query_row([id], |r| r.get(0))),
-        "read audit row hash",
-    )
+    c.one("read audit row hash", "SELECT hash FROM audit_log WHERE id = ?1", args![id], |r| r.get(0))
 }

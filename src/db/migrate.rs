@@ -3,8 +3,7 @@
 //! Invariant: migrations only ever add; each runs in one transaction with
 //! its version bump, so a crash leaves the database at a whole version.
 
-use super::Sql;
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 use rusqlite::Connection;
 
 /// Index i holds the SQL that takes the database from version i to i + 1.
@@ -23,9 +22,10 @@ pub(super) type SchemaEntry = (String, String, String, Option<String>);
 pub(super) fn schema_of(conn: &Connection) -> Result<Vec<SchemaEntry>> {
     let mut s = conn
         .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name, type")
-        .sql("read schema")?;
-    let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).sql("read schema")?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().sql("read schema")
+        .context("read schema")?;
+    let rows =
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).context("read schema")?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().context("read schema")
 }
 
 /// The schema the migrations make, entry for entry (built once, in memory).
@@ -34,7 +34,7 @@ pub(super) fn expected_schema() -> Result<&'static [SchemaEntry]> {
     if let Some(e) = EXPECTED.get() {
         return Ok(e);
     }
-    let mut conn = Connection::open_in_memory().sql("open schema reference")?;
+    let mut conn = Connection::open_in_memory().context("open schema reference")?;
     run(&mut conn)?;
     let schema = schema_of(&conn)?;
     Ok(EXPECTED.get_or_init(|| schema))
@@ -42,7 +42,8 @@ pub(super) fn expected_schema() -> Result<&'static [SchemaEntry]> {
 
 /// Migrates to the latest version; returns the version the file had.
 pub(super) fn run(conn: &mut Connection) -> Result<i64> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).sql("read schema version")?;
+    let version: i64 =
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0)).context("read schema version")?;
     let latest = MIGRATIONS.len() as i64;
     if version > latest {
         return Err(Error::Internal(anyhow::anyhow!(
@@ -50,10 +51,10 @@ pub(super) fn run(conn: &mut Connection) -> Result<i64> {
         )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.transaction().sql("begin migration")?;
-        tx.execute_batch(sql).sql("apply migration")?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64).sql("bump schema version")?;
-        tx.commit().sql("commit migration")?;
+        let tx = conn.transaction().context("begin migration")?;
+        tx.execute_batch(sql).context("apply migration")?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64).context("bump schema version")?;
+        tx.commit().context("commit migration")?;
         log::info!("schema migrated version={}", i + 1);
     }
     Ok(version)

@@ -46,28 +46,190 @@ impl<'a> std::ops::Deref for Tx<'a> {
     }
 }
 
-/// The few rusqlite calls `db`'s modules make, private to `db`.
+/// A value bound to a statement's parameter; `args!` makes a list of them.
+enum Arg<'a> {
+    Null,
+    Int(i64),
+    Text(&'a str),
+    Bytes(&'a [u8]),
+}
+
+/// A Rust value that binds as a parameter (integers as 64-bit, booleans as
+/// 0/1, text, bytes, and `None` as NULL).
+trait ToArg {
+    fn arg(&self) -> Arg<'_>;
+}
+
+macro_rules! int_arg {
+    ($($t:ty),*) => {$(
+        impl ToArg for $t {
+            fn arg(&self) -> Arg<'_> {
+                Arg::Int(*self as i64)
+            }
+        }
+    )*};
+}
+int_arg!(i64, i32, u32, u64, usize);
+
+impl ToArg for bool {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Int(*self as i64)
+    }
+}
+impl ToArg for str {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Text(self)
+    }
+}
+impl ToArg for String {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Text(self)
+    }
+}
+impl ToArg for [u8] {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Bytes(self)
+    }
+}
+impl ToArg for Vec<u8> {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Bytes(self)
+    }
+}
+impl<T: ToArg + ?Sized> ToArg for &T {
+    fn arg(&self) -> Arg<'_> {
+        (**self).arg()
+    }
+}
+impl<T: ToArg> ToArg for Option<T> {
+    fn arg(&self) -> Arg<'_> {
+        self.as_ref().map_or(Arg::Null, ToArg::arg)
+    }
+}
+
+/// The parameters of one statement, bound in order to `?1`, `?2`, ….
+macro_rules! args {
+    ($($x:expr),* $(,)?) => {
+        &[$(&$x as &dyn $crate::db::ToArg),*][..]
+    };
+}
+use args;
+
+impl rusqlite::ToSql for Arg<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Arg::Null => ValueRef::Null,
+            Arg::Int(v) => ValueRef::Integer(*v),
+            Arg::Text(t) => ValueRef::Text(t.as_bytes()),
+            Arg::Bytes(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+/// One result row, read by column index with `get`.
+struct Row<'r> {
+    lite: &'r rusqlite::Row<'r>,
+}
+
+/// A column type `Row::get` reads.
+trait Column: Sized {
+    fn lite(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Self>;
+}
+
+macro_rules! lite_column {
+    ($($t:ty),*) => {$(
+        impl Column for $t {
+            fn lite(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Self> {
+                r.get(i)
+            }
+        }
+    )*};
+}
+lite_column!(i64, String, Vec<u8>, Option<i64>, Option<String>);
+
+impl Column for bool {
+    fn lite(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Self> {
+        Ok(r.get::<_, i64>(i)? != 0)
+    }
+}
+impl Column for u64 {
+    fn lite(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Self> {
+        Ok(r.get::<_, i64>(i)?.max(0) as u64)
+    }
+}
+
+impl Row<'_> {
+    fn get<T: Column>(&self, i: usize) -> Result<T> {
+        T::lite(self.lite, i).context("read column")
+    }
+}
+
+/// The statements `db`'s modules run, private to `db`: every one names
+/// what it does (for the error) and binds `args!`.
 impl Conn<'_> {
-    fn prepare_cached(&self, sql: &str) -> rusqlite::Result<rusqlite::CachedStatement<'_>> {
-        self.raw.prepare_cached(sql)
+    /// Runs a statement that returns no rows; returns the rows changed.
+    fn exec(&self, what: &'static str, sql: &str, args: &[&dyn ToArg]) -> Result<usize> {
+        let bound: Vec<Arg> = args.iter().map(|a| a.arg()).collect();
+        self.raw
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(rusqlite::params_from_iter(bound.iter())))
+            .context(what)
     }
-    fn prepare(&self, sql: &str) -> rusqlite::Result<rusqlite::Statement<'_>> {
-        self.raw.prepare(sql)
-    }
-    fn execute<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
-        self.raw.execute(sql, params)
-    }
-    fn query_row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+
+    /// The first row's `f`, or `None` when there is no row.
+    fn one<T>(
         &self,
+        what: &'static str,
         sql: &str,
-        params: P,
-        f: F,
-    ) -> rusqlite::Result<T> {
-        self.raw.query_row(sql, params, f)
+        args: &[&dyn ToArg],
+        f: impl FnOnce(&Row) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let bound: Vec<Arg> = args.iter().map(|a| a.arg()).collect();
+        let mut s = self.raw.prepare_cached(sql).context(what)?;
+        let mut rows = s.query(rusqlite::params_from_iter(bound.iter())).context(what)?;
+        match rows.next().context(what)? {
+            Some(r) => f(&Row { lite: r }).map(Some),
+            None => Ok(None),
+        }
     }
-    fn last_insert_rowid(&self) -> i64 {
-        self.raw.last_insert_rowid()
+
+    /// `f` of every row, collected.
+    fn all<T>(
+        &self,
+        what: &'static str,
+        sql: &str,
+        args: &[&dyn ToArg],
+        mut f: impl FnMut(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        self.each(what, sql, args, |r| {
+            out.push(f(r)?);
+            Ok(true)
+        })?;
+        Ok(out)
     }
+
+    /// Calls `f` on every row without holding them all; stops when `f`
+    /// returns false.
+    fn each(
+        &self,
+        what: &'static str,
+        sql: &str,
+        args: &[&dyn ToArg],
+        mut f: impl FnMut(&Row) -> Result<bool>,
+    ) -> Result<()> {
+        let bound: Vec<Arg> = args.iter().map(|a| a.arg()).collect();
+        let mut s = self.raw.prepare_cached(sql).context(what)?;
+        let mut rows = s.query(rusqlite::params_from_iter(bound.iter())).context(what)?;
+        while let Some(r) = rows.next().context(what)? {
+            if !f(&Row { lite: r })? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn path(&self) -> Option<&str> {
         self.raw.path()
     }
@@ -177,25 +339,5 @@ impl Db {
     /// Closes this thread's cached connection (tests and shutdown).
     pub fn close_thread_connection(&self) {
         CONNS.with(|c| c.borrow_mut().retain(|(i, _)| *i != self.instance));
-    }
-}
-
-/// Maps rusqlite errors into `Internal` with a note on the statement.
-trait Sql<T> {
-    fn sql(self, what: &'static str) -> Result<T>;
-}
-
-impl<T> Sql<T> for rusqlite::Result<T> {
-    fn sql(self, what: &'static str) -> Result<T> {
-        self.context(what)
-    }
-}
-
-/// `Ok(None)` for "no row", other errors as `Internal`.
-fn optional<T>(r: rusqlite::Result<T>, what: &'static str) -> Result<Option<T>> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
-        Err(e) => Err(e).context(what),
     }
 }

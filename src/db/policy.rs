@@ -1,10 +1,9 @@
 //! Policy rules as stored: JSON of the rule, with id, priority and enabled
 //! kept in columns so they can be queried and toggled.
 
-use super::{optional, Conn, Sql, Tx};
+use super::{args, Conn, Row, Tx};
 use crate::error::Result;
 use crate::policy::Rule;
-use rusqlite::params;
 
 pub struct StoredRule {
     pub id: i64,
@@ -13,21 +12,17 @@ pub struct StoredRule {
     pub rule_json: String,
 }
 
+fn stored(r: &Row) -> Result<StoredRule> {
+    Ok(StoredRule { id: r.get(0)?, priority: r.get(1)?, enabled: r.get(2)?, rule_json: r.get(3)? })
+}
+
 pub fn list(c: &Conn) -> Result<Vec<StoredRule>> {
-    let mut s = c
-        .prepare_cached("SELECT id, priority, enabled, rule_json FROM policy_rules ORDER BY priority, id")
-        .sql("prepare rules")?;
-    let rows = s
-        .query_map([], |r| {
-            Ok(StoredRule {
-                id: r.get(0)?,
-                priority: r.get(1)?,
-                enabled: r.get::<_, i64>(2)? != 0,
-                rule_json: r.get(3)?,
-            })
-        })
-        .sql("query rules")?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().sql("read rules")
+    c.all(
+        "list rules",
+        "SELECT id, priority, enabled, rule_json FROM policy_rules ORDER BY priority, id",
+        args![],
+        stored,
+    )
 }
 
 /// The rules as the engine takes them, in priority order; the columns (id,
@@ -47,46 +42,34 @@ pub fn rules(c: &Conn) -> Result<Vec<Rule>> {
 }
 
 pub fn get(c: &Conn, id: i64) -> Result<Option<StoredRule>> {
-    optional(
-        c.prepare_cached("SELECT id, priority, enabled, rule_json FROM policy_rules WHERE id = ?1").and_then(
-            |mut s| {
-                s.query_row([id], |r| {
-                    Ok(StoredRule {
-                        id: r.get(0)?,
-                        priority: r.get(1)?,
-                        enabled: r.get::<_, i64>(2)? != 0,
-                        rule_json: r.get(3)?,
-                    })
-                })
-            },
-        ),
+    c.one(
         "look up rule",
+        "SELECT id, priority, enabled, rule_json FROM policy_rules WHERE id = ?1",
+        args![id],
+        stored,
     )
 }
 
 pub fn insert(c: &Tx, priority: i64, enabled: bool, rule_json: &str, now: i64) -> Result<i64> {
-    c.prepare_cached(
-        "INSERT INTO policy_rules(priority, enabled, rule_json, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-    )
-    .and_then(|mut s| s.execute(params![priority, enabled as i64, rule_json, now]))
-    .sql("insert rule")?;
-    Ok(c.last_insert_rowid())
+    let id = c.one(
+        "insert rule",
+        "INSERT INTO policy_rules(priority, enabled, rule_json, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?4) RETURNING id",
+        args![priority, enabled, rule_json, now],
+        |r| r.get(0),
+    )?;
+    id.ok_or_else(|| crate::error::Error::Internal(anyhow::anyhow!("insert rule returned no id")))
 }
 
 pub fn update(c: &Tx, id: i64, priority: i64, enabled: bool, rule_json: &str, now: i64) -> Result<bool> {
-    let n = c
-        .prepare_cached(
-            "UPDATE policy_rules SET priority = ?2, enabled = ?3, rule_json = ?4, updated_at = ?5 WHERE id = ?1",
-        )
-        .and_then(|mut s| s.execute(params![id, priority, enabled as i64, rule_json, now]))
-        .sql("update rule")?;
+    let n = c.exec(
+        "update rule",
+        "UPDATE policy_rules SET priority = ?2, enabled = ?3, rule_json = ?4, updated_at = ?5 WHERE id = ?1",
+        args![id, priority, enabled, rule_json, now],
+    )?;
     Ok(n > 0)
 }
 
 pub fn delete(c: &Tx, id: i64) -> Result<bool> {
-    let n = c
-        .prepare_cached("DELETE FROM policy_rules WHERE id = ?1")
-        .and_then(|mut s| s.execute([id]))
-        .sql("delete rule")?;
-    Ok(n > 0)
+    Ok(c.exec("delete rule", "DELETE FROM policy_rules WHERE id = ?1", args![id])? > 0)
 }

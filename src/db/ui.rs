@@ -1,9 +1,8 @@
 //! Web UI sessions: a hash of the id, who logged in, and the two clocks
 //! (last use for the idle expiry, `expires_at` for the absolute one).
 
-use super::{optional, Conn, Sql, Tx};
+use super::{args, Conn, Tx};
 use crate::error::Result;
-use rusqlite::params;
 
 /// Most sessions one user keeps; a new login ends the oldest beyond it.
 pub const PER_USER: i64 = 10;
@@ -25,64 +24,55 @@ pub fn insert(
     now: i64,
     expires_at: i64,
 ) -> Result<()> {
-    c.prepare_cached(
+    c.exec(
+        "insert ui session",
         "INSERT INTO ui_sessions(id_hash, username, principal, created_at, last_seen, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
-    )
-    .and_then(|mut s| s.execute(params![id_hash, username, principal, now, expires_at]))
-    .sql("insert ui session")?;
-    c.prepare_cached("DELETE FROM ui_sessions WHERE expires_at <= ?1")
-        .and_then(|mut s| s.execute([now]))
-        .sql("purge ui sessions")?;
-    c.prepare_cached(
+        args![id_hash, username, principal, now, expires_at],
+    )?;
+    c.exec("purge ui sessions", "DELETE FROM ui_sessions WHERE expires_at <= ?1", args![now])?;
+    c.exec(
+        "cap ui sessions",
         "DELETE FROM ui_sessions WHERE username = ?1 AND id_hash != ?2 AND id_hash NOT IN
            (SELECT id_hash FROM ui_sessions WHERE username = ?1 AND id_hash != ?2
             ORDER BY created_at DESC, last_seen DESC LIMIT ?3)",
-    )
-    .and_then(|mut s| s.execute(params![username, id_hash, PER_USER - 1]))
-    .sql("cap ui sessions")?;
+        args![username, id_hash, PER_USER - 1],
+    )?;
     Ok(())
 }
 
 pub fn get(c: &Conn, id_hash: &str) -> Result<Option<UiSession>> {
-    optional(
-        c.prepare_cached(
-            "SELECT username, principal, last_seen, expires_at FROM ui_sessions WHERE id_hash = ?1",
-        )
-        .and_then(|mut s| {
-            s.query_row([id_hash], |r| {
-                Ok(UiSession {
-                    username: r.get(0)?,
-                    principal: r.get(1)?,
-                    last_seen: r.get(2)?,
-                    expires_at: r.get(3)?,
-                })
-            })
-        }),
+    c.one(
         "look up ui session",
+        "SELECT username, principal, last_seen, expires_at FROM ui_sessions WHERE id_hash = ?1",
+        args![id_hash],
+        |r| {
+            Ok(UiSession {
+                username: r.get(0)?,
+                principal: r.get(1)?,
+                last_seen: r.get(2)?,
+                expires_at: r.get(3)?,
+            })
+        },
     )
 }
 
 pub fn touch(c: &Tx, id_hash: &str, now: i64) -> Result<()> {
-    c.prepare_cached("UPDATE ui_sessions SET last_seen = ?2 WHERE id_hash = ?1")
-        .and_then(|mut s| s.execute(params![id_hash, now]))
-        .sql("touch ui session")?;
+    c.exec(
+        "touch ui session",
+        "UPDATE ui_sessions SET last_seen = ?2 WHERE id_hash = ?1",
+        args![id_hash, now],
+    )?;
     Ok(())
 }
 
 /// Ends one session; false when it did not exist.
 pub fn delete(c: &Tx, id_hash: &str) -> Result<bool> {
-    let n = c
-        .prepare_cached("DELETE FROM ui_sessions WHERE id_hash = ?1")
-        .and_then(|mut s| s.execute([id_hash]))
-        .sql("delete ui session")?;
-    Ok(n > 0)
+    Ok(c.exec("delete ui session", "DELETE FROM ui_sessions WHERE id_hash = ?1", args![id_hash])? > 0)
 }
 
 /// Ends every session of a user (password change, disable).
 pub fn delete_for_user(c: &Tx, username: &str) -> Result<()> {
-    c.prepare_cached("DELETE FROM ui_sessions WHERE username = ?1")
-        .and_then(|mut s| s.execute([username]))
-        .sql("delete ui sessions of user")?;
+    c.exec("delete ui sessions of user", "DELETE FROM ui_sessions WHERE username = ?1", args![username])?;
     Ok(())
 }

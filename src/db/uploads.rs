@@ -1,9 +1,8 @@
 //! Upload sessions (the bytes live in storage; this is who owns them and
 //! how far they got).
 
-use super::{optional, Conn, Sql, Tx};
+use super::{args, Conn, Tx};
 use crate::error::Result;
-use rusqlite::params;
 
 pub struct Upload {
     pub repo_id: i64,
@@ -11,38 +10,36 @@ pub struct Upload {
     pub offset: u64,
 }
 
+// `offset` is a reserved word in PostgreSQL: the column is always quoted.
+
 pub fn insert(c: &Tx, id: &str, repo_id: i64, algorithm: &str, now: i64) -> Result<()> {
-    c.prepare_cached(
-        "INSERT INTO uploads(id, repo_id, algorithm, offset, started_at, touched_at)
-         VALUES (?1, ?2, ?3, 0, ?4, ?4)",
-    )
-    .and_then(|mut s| s.execute(params![id, repo_id, algorithm, now]))
-    .sql("insert upload")?;
+    c.exec(
+        "insert upload",
+        r#"INSERT INTO uploads(id, repo_id, algorithm, "offset", started_at, touched_at)
+           VALUES (?1, ?2, ?3, 0, ?4, ?4)"#,
+        args![id, repo_id, algorithm, now],
+    )?;
     Ok(())
 }
 
 pub fn get(c: &Conn, id: &str) -> Result<Option<Upload>> {
-    optional(
-        c.prepare_cached("SELECT repo_id, algorithm, offset FROM uploads WHERE id = ?1").and_then(|mut s| {
-            s.query_row([id], |r| {
-                Ok(Upload { repo_id: r.get(0)?, algorithm: r.get(1)?, offset: r.get::<_, i64>(2)? as u64 })
-            })
-        }),
+    c.one(
         "look up upload",
+        r#"SELECT repo_id, algorithm, "offset" FROM uploads WHERE id = ?1"#,
+        args![id],
+        |r| Ok(Upload { repo_id: r.get(0)?, algorithm: r.get(1)?, offset: r.get(2)? }),
     )
 }
 
 pub fn touch(c: &Tx, id: &str, offset: u64, now: i64) -> Result<()> {
-    c.prepare_cached("UPDATE uploads SET offset = ?2, touched_at = ?3 WHERE id = ?1")
-        .and_then(|mut s| s.execute(params![id, offset as i64, now]))
-        .sql("update upload")?;
+    c.exec(
+        "update upload",
+        r#"UPDATE uploads SET "offset" = ?2, touched_at = ?3 WHERE id = ?1"#,
+        args![id, offset, now],
+    )?;
     Ok(())
 }
 
 pub fn delete(c: &Tx, id: &str) -> Result<bool> {
-    let n = c
-        .prepare_cached("DELETE FROM uploads WHERE id = ?1")
-        .and_then(|mut s| s.execute([id]))
-        .sql("delete upload")?;
-    Ok(n > 0)
+    Ok(c.exec("delete upload", "DELETE FROM uploads WHERE id = ?1", args![id])? > 0)
 }

@@ -1,8 +1,7 @@
 //! Users of the local identity provider and their sessions (hashed tokens).
 
-use super::{optional, Conn, Sql, Tx};
+use super::{args, Conn, Row, Tx};
 use crate::error::Result;
-use rusqlite::{params, Row};
 
 #[derive(Clone, Debug)]
 pub struct User {
@@ -18,28 +17,24 @@ pub struct User {
 
 const COLUMNS: &str = "id, username, password_hash, roles, account_type, disabled, created_at";
 
-fn user(r: &Row) -> rusqlite::Result<User> {
+fn user(r: &Row) -> Result<User> {
     Ok(User {
         id: r.get(0)?,
         username: r.get(1)?,
         password_hash: r.get(2)?,
         roles: r.get(3)?,
         account_type: r.get(4)?,
-        disabled: r.get::<_, i64>(5)? != 0,
+        disabled: r.get(5)?,
         created_at: r.get(6)?,
     })
 }
 
 pub fn count(c: &Conn) -> Result<i64> {
-    c.query_row("SELECT count(*) FROM users", [], |r| r.get(0)).sql("count users")
+    Ok(c.one("count users", "SELECT count(*) FROM users", args![], |r| r.get(0))?.unwrap_or(0))
 }
 
 pub fn by_name(c: &Conn, username: &str) -> Result<Option<User>> {
-    optional(
-        c.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE username = ?1"))
-            .and_then(|mut s| s.query_row([username], user)),
-        "look up user",
-    )
+    c.one("look up user", &format!("SELECT {COLUMNS} FROM users WHERE username = ?1"), args![username], user)
 }
 
 pub fn insert(
@@ -50,59 +45,56 @@ pub fn insert(
     account_type: &str,
     now: i64,
 ) -> Result<i64> {
-    c.prepare_cached(
+    let id = c.one(
+        "insert user",
         "INSERT INTO users(username, password_hash, roles, account_type, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .and_then(|mut s| s.execute(params![username, password_hash, roles, account_type, now]))
-    .sql("insert user")?;
-    Ok(c.last_insert_rowid())
+         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        args![username, password_hash, roles, account_type, now],
+        |r| r.get(0),
+    )?;
+    id.ok_or_else(|| crate::error::Error::Internal(anyhow::anyhow!("insert user returned no id")))
 }
 
 pub fn set_password(c: &Tx, username: &str, password_hash: &str) -> Result<bool> {
-    let n = c
-        .prepare_cached("UPDATE users SET password_hash = ?2 WHERE username = ?1")
-        .and_then(|mut s| s.execute(params![username, password_hash]))
-        .sql("set password")?;
+    let n = c.exec(
+        "set password",
+        "UPDATE users SET password_hash = ?2 WHERE username = ?1",
+        args![username, password_hash],
+    )?;
     Ok(n > 0)
 }
 
 pub fn set_disabled(c: &Tx, username: &str, disabled: bool) -> Result<bool> {
-    let n = c
-        .prepare_cached("UPDATE users SET disabled = ?2 WHERE username = ?1")
-        .and_then(|mut s| s.execute(params![username, disabled as i64]))
-        .sql("set disabled")?;
+    let n = c.exec(
+        "set disabled",
+        "UPDATE users SET disabled = ?2 WHERE username = ?1",
+        args![username, disabled],
+    )?;
     Ok(n > 0)
 }
 
 pub fn list(c: &Conn) -> Result<Vec<User>> {
-    let mut s =
-        c.prepare_cached(&format!("SELECT {COLUMNS} FROM users ORDER BY username")).sql("prepare users")?;
-    let rows = s.query_map([], user).sql("query users")?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().sql("read users")
+    c.all("list users", &format!("SELECT {COLUMNS} FROM users ORDER BY username"), args![], user)
 }
 
 /// Marks a change to users' credentials or status, for every process
 /// sharing the database.
 pub fn bump_generation(c: &Tx) -> Result<()> {
-    c.prepare_cached("UPDATE auth_generation SET value = value + 1 WHERE id = 1")
-        .and_then(|mut s| s.execute([]))
-        .sql("bump auth generation")?;
+    c.exec("bump auth generation", "UPDATE auth_generation SET value = value + 1 WHERE id = 1", args![])?;
     Ok(())
 }
 
 /// The current credentials generation (see `bump_generation`).
 pub fn generation(c: &Conn) -> Result<i64> {
-    c.prepare_cached("SELECT value FROM auth_generation WHERE id = 1")
-        .and_then(|mut s| s.query_row([], |r| r.get(0)))
-        .sql("read auth generation")
+    Ok(c.one("read auth generation", "SELECT value FROM auth_generation WHERE id = 1", args![], |r| {
+        r.get(0)
+    })?
+    .unwrap_or(0))
 }
 
 /// Ends every session of a user (password change, disable).
 pub fn delete_sessions(c: &Tx, user_id: i64) -> Result<()> {
-    c.prepare_cached("DELETE FROM sessions WHERE user_id = ?1")
-        .and_then(|mut s| s.execute([user_id]))
-        .sql("delete sessions")?;
+    c.exec("delete sessions", "DELETE FROM sessions WHERE user_id = ?1", args![user_id])?;
     Ok(())
 }
 
@@ -114,28 +106,25 @@ pub fn insert_session(
     expires_at: i64,
     scope: Option<&str>,
 ) -> Result<()> {
-    c.prepare_cached(
+    c.exec(
+        "insert session",
         "INSERT INTO sessions(token_hash, user_id, created_at, expires_at, scope) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .and_then(|mut s| s.execute(params![token_hash, user_id, now, expires_at, scope]))
-    .sql("insert session")?;
+        args![token_hash, user_id, now, expires_at, scope],
+    )?;
     // Keep the table from growing without bound.
-    c.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")
-        .and_then(|mut s| s.execute([now]))
-        .sql("purge sessions")?;
+    c.exec("purge sessions", "DELETE FROM sessions WHERE expires_at <= ?1", args![now])?;
     Ok(())
 }
 
 /// The enabled user behind an unexpired session, with its expiry and scope.
 pub fn by_session(c: &Conn, token_hash: &str, now: i64) -> Result<Option<(User, i64, Option<String>)>> {
-    optional(
-        c.prepare_cached(
-            "SELECT u.id, u.username, u.password_hash, u.roles, u.account_type, u.disabled, u.created_at,
-                    s.expires_at, s.scope
-             FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.disabled = 0",
-        )
-        .and_then(|mut s| s.query_row(params![token_hash, now], |r| Ok((user(r)?, r.get(7)?, r.get(8)?)))),
+    c.one(
         "look up session",
+        "SELECT u.id, u.username, u.password_hash, u.roles, u.account_type, u.disabled, u.created_at,
+                s.expires_at, s.scope
+         FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.disabled = 0",
+        args![token_hash, now],
+        |r| Ok((user(r)?, r.get(7)?, r.get(8)?)),
     )
 }
