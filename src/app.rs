@@ -41,7 +41,21 @@ impl App {
         let dir = &config.storage.data_dir;
         std::fs::create_dir_all(dir).context("create data directory")?;
         owner_only(dir)?;
-        let db = Db::open(&dir.join("mcr.db"))?;
+        let db = match config.database.url.as_str() {
+            "" => Db::open(&dir.join("mcr.db"))?,
+            url => {
+                let password = match config.database.password_file.as_str() {
+                    "" => None,
+                    path => Some(std::fs::read_to_string(path).context("read database.password_file")?),
+                };
+                Db::open_postgres(url, password.as_deref().map(str::trim))?
+            }
+        };
+        let mut fresh = [0u8; 16];
+        getrandom::fill(&mut fresh)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("random registry id: {e}")))?;
+        let registry_id = db.write(|tx| crate::db::admin::registry_id(tx, &crate::model::to_hex(&fresh)))?;
+        store.claim(&registry_id)?;
         let (ui_key, _) = key_file(&dir.join("ui-csrf.key"))?;
         let key_path = audit_key_path(&config);
         let keyed_before = db.version_at_open() >= 4

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     pub server: Server,
     pub storage: Storage,
+    pub database: Database,
     pub limits: Limits,
     pub auth: Auth,
     pub audit: Audit,
@@ -185,6 +186,17 @@ pub struct Storage {
     pub s3_part_size: u64,
 }
 
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Database {
+    /// Empty: SQLite in the data directory.  `postgres://user@host:port/db`:
+    /// PostgreSQL, shared by every replica (put no password here: `mcr
+    /// config show` prints this).
+    pub url: String,
+    /// A file holding the PostgreSQL password.
+    pub password_file: String,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
@@ -310,6 +322,9 @@ impl Config {
         if !(e.starts_with("https://") || e.starts_with("http://")) {
             bail!("storage.s3_endpoint must be an https:// URL (or http:// on loopback)");
         }
+        if e.contains(['@', '?', '#']) || e.contains(char::is_whitespace) {
+            bail!("storage.s3_endpoint {e:?} must be a plain URL (no user, query or fragment)");
+        }
         if let Some(rest) = e.strip_prefix("http://") {
             let authority = rest.split('/').next().unwrap_or("");
             let host = if authority.starts_with("[::1]") {
@@ -326,8 +341,14 @@ impl Config {
         if st.s3_bucket.is_empty() || st.s3_access_key_id.is_empty() || st.s3_secret_key_file.is_empty() {
             bail!("storage.backend \"s3\" needs s3_bucket, s3_access_key_id and s3_secret_key_file");
         }
-        if !st.s3_prefix.is_empty() && !st.s3_prefix.ends_with('/') {
-            bail!("storage.s3_prefix must be empty or end with '/'");
+        let p = &st.s3_prefix;
+        if !p.is_empty()
+            && (!p.ends_with('/')
+                || p.starts_with('/')
+                || p.split('/').any(|seg| seg == "." || seg == "..")
+                || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b)))
+        {
+            bail!("storage.s3_prefix must be empty or like \"a/b/\": letters, digits, '.', '_', '-', ending in '/'");
         }
         if st.s3_part_size < 5 << 20 || st.s3_part_size > 1 << 30 {
             bail!("storage.s3_part_size must be between 5 MiB and 1 GiB");
@@ -388,6 +409,10 @@ impl Config {
             bail!("limits.manifest_max_bytes must be at least 4 MiB (the OCI minimum)");
         }
         self.validate_storage()?;
+        let url = &self.database.url;
+        if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            bail!("database.url must be empty (SQLite) or a postgres:// URL");
+        }
         match self.auth.provider.as_str() {
             "local" => {}
             "mcias" if self.auth.mcias_url.starts_with("https://") => {}
@@ -549,6 +574,21 @@ mod tests {
             ("[server]\nmax_connections = 0\n", "max_connections"),
             ("[server]\nbody_grace = \"0s\"\n", "body_grace"),
             ("not toml [", "not valid TOML"),
+            ("[storage]\nbackend = \"nfs\"\n", "storage.backend"),
+            ("[storage]\nbackend = \"s3\"\ns3_endpoint = \"http://s3.example.net\"\n", "loopback only"),
+            ("[storage]\nbackend = \"s3\"\ns3_endpoint = \"http://[::1]@s3.example.net/\"\n", "plain URL"),
+            ("[storage]\nbackend = \"s3\"\ns3_endpoint = \"https://s3.example.net\"\n", "needs s3_bucket"),
+            (
+                "[storage]\nbackend = \"s3\"\ns3_endpoint = \"https://s\"\ns3_bucket = \"b\"\n\
+                 s3_access_key_id = \"k\"\ns3_secret_key_file = \"/f\"\ns3_prefix = \"a/../\"\n",
+                "s3_prefix",
+            ),
+            (
+                "[storage]\nbackend = \"s3\"\ns3_endpoint = \"https://s\"\ns3_bucket = \"b\"\n\
+                 s3_access_key_id = \"k\"\ns3_secret_key_file = \"/f\"\ns3_part_size = 1000\n",
+                "5 MiB",
+            ),
+            ("[database]\nurl = \"mysql://x\"\n", "database.url"),
         ] {
             let f = dir.path().join("c.toml");
             std::fs::write(&f, text).unwrap();

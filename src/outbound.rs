@@ -26,7 +26,8 @@ pub struct Timeouts {
 }
 
 /// A client that reports HTTP errors as responses (the caller reads the
-/// status), with `ca_pem` (a PEM bundle) as its only trust roots when given.
+/// status) and follows no redirect, with `ca_pem` (a PEM bundle) as its
+/// only trust roots when given.
 pub fn agent(ca_pem: Option<&[u8]>, timeouts: Timeouts) -> anyhow::Result<ureq::Agent> {
     let roots = match ca_pem {
         Some(pem) => {
@@ -51,6 +52,8 @@ pub fn agent(ca_pem: Option<&[u8]>, timeouts: Timeouts) -> anyhow::Result<ureq::
     Ok(ureq::Agent::config_builder()
         .tls_config(tls)
         .http_status_as_error(false)
+        // A redirect would turn a PUT or DELETE into a GET and report it done.
+        .max_redirects(0)
         .timeout_global(timeouts.global)
         .timeout_connect(Some(timeouts.connect))
         .timeout_recv_response(Some(timeouts.response))

@@ -457,6 +457,10 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
     env_logger::Builder::new()
         .parse_filters(&config.log.level)
         .parse_env("RUST_LOG")
+        // ureq traces whole request URLs: an object store's are presigned
+        // (usable as credentials until they expire), so never below info.
+        .filter_module("ureq", log::LevelFilter::Info)
+        .filter_module("ureq_proto", log::LevelFilter::Info)
         .format_timestamp_millis()
         .init();
     let stop = Arc::new(AtomicBool::new(false));

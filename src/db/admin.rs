@@ -155,3 +155,15 @@ pub fn search(c: &Conn, needle: &str, last: &str, skip: usize, limit: usize) -> 
     );
     c.all("search repositories", &sql, args![last, pattern, limit, skip], summary)
 }
+
+/// The registry's id: the one recorded, or `fresh` recorded now.
+pub fn registry_id(c: &Tx, fresh: &str) -> Result<String> {
+    c.exec(
+        "record registry id",
+        "INSERT INTO registry(id, registry_id) VALUES (1, ?1) ON CONFLICT DO NOTHING",
+        args![fresh],
+    )?;
+    let id =
+        c.one("read registry id", "SELECT registry_id FROM registry WHERE id = 1", args![], |r| r.get(0))?;
+    id.ok_or_else(|| crate::error::Error::Internal(anyhow::anyhow!("no registry id")))
+}

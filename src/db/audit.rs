@@ -163,6 +163,10 @@ pub fn per_day(c: &Conn, event_type: &str, since: i64) -> Result<Vec<(i64, i64)>
 /// otherwise: every `sqlite_master` entry is compared, type, name, table
 /// and SQL (a trigger or view someone added can hide or rewrite audit rows).
 pub fn foreign_schema(c: &Conn) -> Result<Vec<String>> {
+    let Some(lite) = c.lite() else {
+        // PostgreSQL: its catalog is not SQLite's; no trigger or rule is ours.
+        return c.pg_foreign_objects();
+    };
     let expected = super::migrate::expected_schema()?;
     // Statistics tables that ANALYZE makes are SQLite's own, allowed as
     // SQLite writes them.
@@ -173,7 +177,7 @@ pub fn foreign_schema(c: &Conn) -> Result<Vec<String>> {
                 | ("table", "sqlite_stat4", Some("CREATE TABLE sqlite_stat4(tbl,idx,neq,nlt,ndlt,sample)"))
         ) && e.1 == e.2
     };
-    let actual: Vec<_> = super::migrate::schema_of(c.raw)?.into_iter().filter(|e| !analyze(e)).collect();
+    let actual: Vec<_> = super::migrate::schema_of(lite)?.into_iter().filter(|e| !analyze(e)).collect();
     let mut out: Vec<String> =
         actual.iter().filter(|e| !expected.contains(e)).map(|(t, n, _, _)| format!("{t} {n}")).collect();
     out.extend(

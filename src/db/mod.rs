@@ -1,9 +1,13 @@
-//! All SQL: per-thread SQLite connections, migrations, and one module per
-//! table group.
+//! All SQL: per-thread connections to SQLite (the embedded default) or
+//! PostgreSQL (replicas), migrations, and one module per table group.
 //!
 //! Invariant: no SQL outside `db`; functions return `Option` for "absent"
 //! and the service decides what that means.  Every multi-row change runs in
-//! one `IMMEDIATE` transaction (`Db::write`).
+//! one transaction that holds the database's write lock (`Db::write`:
+//! SQLite's `IMMEDIATE`, PostgreSQL's transaction-scoped advisory lock), so
+//! writers are serialized the same way on both engines, across replicas
+//! too.  The modules write the SQL both engines accept (`?N` parameters,
+//! `ON CONFLICT`, `RETURNING`); `pg` translates the parameters.
 
 pub mod admin;
 pub mod audit;
@@ -11,6 +15,7 @@ pub mod blobs;
 pub mod gc;
 pub mod manifests;
 mod migrate;
+mod pg;
 pub mod policy;
 pub mod repos;
 pub mod snapshot;
@@ -24,12 +29,19 @@ use rusqlite::{Connection, TransactionBehavior};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A connection lent to a `Db::read` closure: the functions of `db` take it;
-/// nothing outside `db` can reach the SQLite connection inside.
+/// nothing outside `db` can reach the engine's connection inside.
 pub struct Conn<'a> {
-    raw: &'a Connection,
+    raw: Raw<'a>,
+}
+
+#[derive(Clone, Copy)]
+enum Raw<'a> {
+    Lite(&'a Connection),
+    Pg(&'a RefCell<pg::PgConn>, &'a str),
 }
 
 /// The open `IMMEDIATE` transaction of a `Db::write` closure. It reads like a
@@ -128,40 +140,70 @@ impl rusqlite::ToSql for Arg<'_> {
 }
 
 /// One result row, read by column index with `get`.
-struct Row<'r> {
-    lite: &'r rusqlite::Row<'r>,
+enum Row<'r> {
+    Lite(&'r rusqlite::Row<'r>),
+    Pg(&'r postgres::Row),
 }
 
 /// A column type `Row::get` reads.
 trait Column: Sized {
     fn lite(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Self>;
+    fn pg(r: &postgres::Row, i: usize) -> Result<Self>;
 }
 
-macro_rules! lite_column {
+macro_rules! column {
     ($($t:ty),*) => {$(
         impl Column for $t {
             fn lite(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Self> {
                 r.get(i)
             }
+            fn pg(r: &postgres::Row, i: usize) -> Result<Self> {
+                r.try_get(i).context("read column")
+            }
         }
     )*};
 }
-lite_column!(i64, String, Vec<u8>, Option<i64>, Option<String>);
+column!(String, Vec<u8>, Option<String>);
 
+impl Column for i64 {
+    fn lite(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Self> {
+        r.get(i)
+    }
+    fn pg(r: &postgres::Row, i: usize) -> Result<Self> {
+        pg::int(r, i)?.ok_or_else(|| crate::error::Error::Internal(anyhow::anyhow!("read column: NULL")))
+    }
+}
+impl Column for Option<i64> {
+    fn lite(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Self> {
+        r.get(i)
+    }
+    fn pg(r: &postgres::Row, i: usize) -> Result<Self> {
+        pg::int(r, i)
+    }
+}
 impl Column for bool {
     fn lite(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Self> {
         Ok(r.get::<_, i64>(i)? != 0)
+    }
+    fn pg(r: &postgres::Row, i: usize) -> Result<Self> {
+        Ok(i64::pg(r, i)? != 0)
     }
 }
 impl Column for u64 {
     fn lite(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Self> {
         Ok(r.get::<_, i64>(i)?.max(0) as u64)
     }
+    fn pg(r: &postgres::Row, i: usize) -> Result<Self> {
+        Ok(i64::pg(r, i)?.max(0) as u64)
+    }
 }
 
 impl Row<'_> {
     fn get<T: Column>(&self, i: usize) -> Result<T> {
-        T::lite(self.lite, i).context("read column")
+        match self {
+            Row::Lite(r) => T::lite(r, i).context("read column"),
+            Row::Pg(r) => T::pg(r, i),
+        }
     }
 }
 
@@ -171,10 +213,13 @@ impl Conn<'_> {
     /// Runs a statement that returns no rows; returns the rows changed.
     fn exec(&self, what: &'static str, sql: &str, args: &[&dyn ToArg]) -> Result<usize> {
         let bound: Vec<Arg> = args.iter().map(|a| a.arg()).collect();
-        self.raw
-            .prepare_cached(sql)
-            .and_then(|mut s| s.execute(rusqlite::params_from_iter(bound.iter())))
-            .context(what)
+        match self.raw {
+            Raw::Lite(c) => c
+                .prepare_cached(sql)
+                .and_then(|mut s| s.execute(rusqlite::params_from_iter(bound.iter())))
+                .context(what),
+            Raw::Pg(c, _) => c.borrow_mut().exec(what, sql, &bound),
+        }
     }
 
     /// The first row's `f`, or `None` when there is no row.
@@ -185,13 +230,13 @@ impl Conn<'_> {
         args: &[&dyn ToArg],
         f: impl FnOnce(&Row) -> Result<T>,
     ) -> Result<Option<T>> {
-        let bound: Vec<Arg> = args.iter().map(|a| a.arg()).collect();
-        let mut s = self.raw.prepare_cached(sql).context(what)?;
-        let mut rows = s.query(rusqlite::params_from_iter(bound.iter())).context(what)?;
-        match rows.next().context(what)? {
-            Some(r) => f(&Row { lite: r }).map(Some),
-            None => Ok(None),
-        }
+        let mut f = Some(f);
+        let mut out = None;
+        self.each(what, sql, args, |r| {
+            out = Some((f.take().expect("called once"))(r)?);
+            Ok(false)
+        })?;
+        Ok(out)
     }
 
     /// `f` of every row, collected.
@@ -220,18 +265,46 @@ impl Conn<'_> {
         mut f: impl FnMut(&Row) -> Result<bool>,
     ) -> Result<()> {
         let bound: Vec<Arg> = args.iter().map(|a| a.arg()).collect();
-        let mut s = self.raw.prepare_cached(sql).context(what)?;
-        let mut rows = s.query(rusqlite::params_from_iter(bound.iter())).context(what)?;
-        while let Some(r) = rows.next().context(what)? {
-            if !f(&Row { lite: r })? {
-                break;
+        match self.raw {
+            Raw::Lite(c) => {
+                let mut s = c.prepare_cached(sql).context(what)?;
+                let mut rows = s.query(rusqlite::params_from_iter(bound.iter())).context(what)?;
+                while let Some(r) = rows.next().context(what)? {
+                    if !f(&Row::Lite(r))? {
+                        break;
+                    }
+                }
+                Ok(())
             }
+            Raw::Pg(c, _) => c.borrow_mut().each(what, sql, &bound, &mut |r| f(&Row::Pg(r))),
         }
-        Ok(())
     }
 
+    /// The SQLite connection, for what only SQLite has (its schema table,
+    /// its backup API); `None` on PostgreSQL.
+    fn lite(&self) -> Option<&Connection> {
+        match self.raw {
+            Raw::Lite(c) => Some(c),
+            Raw::Pg(..) => None,
+        }
+    }
+
+    /// Triggers and rules on PostgreSQL (none of them mcr's); nothing on
+    /// SQLite, whose schema `audit::foreign_schema` compares itself.
+    fn pg_foreign_objects(&self) -> Result<Vec<String>> {
+        match self.raw {
+            Raw::Pg(c, _) => pg::foreign_objects(&mut c.borrow_mut()),
+            Raw::Lite(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// The database's name: the SQLite file, or PostgreSQL's address and
+    /// database (no password).
     fn path(&self) -> Option<&str> {
-        self.raw.path()
+        match self.raw {
+            Raw::Lite(c) => c.path(),
+            Raw::Pg(_, name) => Some(name),
+        }
     }
 }
 
@@ -239,47 +312,85 @@ impl Conn<'_> {
 /// lazily, one per thread.
 #[derive(Clone, Debug)]
 pub struct Db {
-    path: PathBuf,
+    engine: Arc<Engine>,
     /// Distinguishes two `Db`s opened on the same path (a restore replaces
     /// the file), so a thread never reuses a connection to an old file.
     instance: u64,
-    /// The schema version the file had when this handle opened it (0: new).
+    /// The schema version the database had when this handle opened it (0: new).
     version_at_open: i64,
+}
+
+#[derive(Debug)]
+enum Engine {
+    Lite(PathBuf),
+    Pg(Box<pg::Target>),
 }
 
 static INSTANCES: AtomicU64 = AtomicU64::new(1);
 
+/// A thread's cached connection.
+enum Cached {
+    Lite(Connection),
+    Pg(Box<pg::PgConn>),
+}
+
 thread_local! {
-    static CONNS: RefCell<Vec<(u64, Connection)>> = const { RefCell::new(Vec::new()) };
+    static CONNS: RefCell<Vec<(u64, Cached)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Db {
-    /// Opens (creating if needed) and migrates the database.
+    /// Opens (creating if needed) and migrates the SQLite database at `path`.
     pub fn open(path: &Path) -> Result<Db> {
         let mut db = Db {
-            path: path.to_path_buf(),
+            engine: Arc::new(Engine::Lite(path.to_path_buf())),
             instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
             version_at_open: 0,
         };
-        let mut conn = db.connect()?;
+        let mut conn = db.connect_lite(path)?;
         conn.pragma_update(None, "journal_mode", "WAL").context("enable WAL")?;
         db.version_at_open = migrate::run(&mut conn)?;
-        db.put_back(conn);
+        db.put_back(Cached::Lite(conn));
         Ok(db)
     }
 
-    /// The schema version the file had before this handle migrated it (0:
-    /// a new database).
+    /// Connects to PostgreSQL at `url` (`password`, when given, instead of
+    /// one in the URL) and migrates it; replicas sharing the database take
+    /// turns migrating.
+    pub fn open_postgres(url: &str, password: Option<&str>) -> Result<Db> {
+        let target = pg::Target::parse(url, password)?;
+        let mut conn = pg::PgConn::connect(&target)?;
+        let version_at_open = pg::migrate(&mut conn)?;
+        let db = Db {
+            engine: Arc::new(Engine::Pg(Box::new(target))),
+            instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
+            version_at_open,
+        };
+        db.put_back(Cached::Pg(Box::new(conn)));
+        Ok(db)
+    }
+
+    /// The schema version the database had before this handle migrated it
+    /// (0: a new database).
     pub fn version_at_open(&self) -> i64 {
         self.version_at_open
     }
 
+    /// The SQLite file, or a name for the PostgreSQL database (its address,
+    /// no password): what the audit key is installed under.
     pub fn path(&self) -> &Path {
-        &self.path
+        match &*self.engine {
+            Engine::Lite(p) => p,
+            Engine::Pg(t) => Path::new(t.name()),
+        }
     }
 
-    fn connect(&self) -> Result<Connection> {
-        let conn = Connection::open(&self.path).context("open database")?;
+    /// True on PostgreSQL (shared by replicas), false on SQLite.
+    pub fn is_shared(&self) -> bool {
+        matches!(&*self.engine, Engine::Pg(_))
+    }
+
+    fn connect_lite(&self, path: &Path) -> Result<Connection> {
+        let conn = Connection::open(path).context("open database")?;
         conn.busy_timeout(Duration::from_secs(10)).context("set busy timeout")?;
         conn.execute_batch(
             // A small page cache (128 KiB) per connection: there is one per
@@ -293,18 +404,26 @@ impl Db {
 
     /// Takes this thread's connection out of the cache (or opens one), so that
     /// a nested call simply opens a second connection instead of panicking.
-    fn take(&self) -> Result<Connection> {
+    fn take(&self) -> Result<Cached> {
         let cached = CONNS.with(|c| {
             let mut v = c.borrow_mut();
             v.iter().position(|(i, _)| *i == self.instance).map(|pos| v.swap_remove(pos).1)
         });
-        match cached {
-            Some(c) => Ok(c),
-            None => self.connect(),
+        match (cached, &*self.engine) {
+            (Some(c), _) => Ok(c),
+            (None, Engine::Lite(path)) => Ok(Cached::Lite(self.connect_lite(path)?)),
+            (None, Engine::Pg(t)) => Ok(Cached::Pg(Box::new(pg::PgConn::connect(t)?))),
         }
     }
 
-    fn put_back(&self, conn: Connection) {
+    fn put_back(&self, conn: Cached) {
+        // A PostgreSQL connection the server closed (a restart) is dropped:
+        // the next call reconnects.
+        if let Cached::Pg(c) = &conn {
+            if c.is_closed() {
+                return;
+            }
+        }
         CONNS.with(|c| {
             let mut v = c.borrow_mut();
             if !v.iter().any(|(i, _)| *i == self.instance) {
@@ -315,29 +434,80 @@ impl Db {
 
     /// Runs `f` on this thread's connection (reads, single statements).
     pub fn read<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
-        let conn = self.take()?;
-        let r = f(&Conn { raw: &conn });
-        self.put_back(conn);
-        r
+        match self.take()? {
+            Cached::Lite(conn) => {
+                let r = f(&Conn { raw: Raw::Lite(&conn) });
+                self.put_back(Cached::Lite(conn));
+                r
+            }
+            Cached::Pg(conn) => {
+                let cell = RefCell::new(*conn);
+                let name = self.path().to_string_lossy().into_owned();
+                let r = f(&Conn { raw: Raw::Pg(&cell, &name) });
+                self.put_back(Cached::Pg(Box::new(cell.into_inner())));
+                r
+            }
+        }
     }
 
-    /// Runs `f` in one IMMEDIATE transaction; commits when it returns Ok.
+    /// Runs `f` in one transaction holding the write lock; commits when it
+    /// returns Ok.
     pub fn write<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
-        let mut conn = self.take()?;
-        let r = (|| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .context("begin transaction")?;
-            let v = f(&Tx { conn: Conn { raw: &tx } })?;
-            tx.commit().context("commit transaction")?;
-            Ok(v)
-        })();
-        self.put_back(conn);
-        r
+        match self.take()? {
+            Cached::Lite(mut conn) => {
+                let r = (|| {
+                    let tx = conn
+                        .transaction_with_behavior(TransactionBehavior::Immediate)
+                        .context("begin transaction")?;
+                    let v = f(&Tx { conn: Conn { raw: Raw::Lite(&tx) } })?;
+                    tx.commit().context("commit transaction")?;
+                    Ok(v)
+                })();
+                self.put_back(Cached::Lite(conn));
+                r
+            }
+            Cached::Pg(conn) => {
+                let cell = RefCell::new(*conn);
+                let name = self.path().to_string_lossy().into_owned();
+                let r = (|| {
+                    cell.borrow_mut().begin_write()?;
+                    let v = f(&Tx { conn: Conn { raw: Raw::Pg(&cell, &name) } });
+                    match v {
+                        Ok(v) => {
+                            cell.borrow_mut().commit()?;
+                            Ok(v)
+                        }
+                        Err(e) => {
+                            cell.borrow_mut().rollback();
+                            Err(e)
+                        }
+                    }
+                })();
+                self.put_back(Cached::Pg(Box::new(cell.into_inner())));
+                r
+            }
+        }
     }
 
     /// Closes this thread's cached connection (tests and shutdown).
     pub fn close_thread_connection(&self) {
         CONNS.with(|c| c.borrow_mut().retain(|(i, _)| *i != self.instance));
     }
+
+    /// A registry-wide lease for one garbage collection: on PostgreSQL a
+    /// session advisory lock on a connection of its own (one GC across all
+    /// replicas; released when the guard drops or the process dies); on
+    /// SQLite the data directory's lock already makes mcr the only process.
+    /// `None` when another replica holds it.
+    pub fn gc_lease(&self) -> Result<Option<GcLease>> {
+        match &*self.engine {
+            Engine::Lite(_) => Ok(Some(GcLease { _pg: None })),
+            Engine::Pg(t) => Ok(pg::PgConn::lease(t, pg::GC_LOCK)?.map(|c| GcLease { _pg: Some(c) })),
+        }
+    }
+}
+
+/// Held while a garbage collection runs (see `Db::gc_lease`).
+pub struct GcLease {
+    _pg: Option<pg::PgConn>,
 }

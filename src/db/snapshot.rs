@@ -8,8 +8,14 @@ use std::path::Path;
 /// while writers go on) into a new database file at `dst`.
 pub fn backup_to(db: &Db, dst: &Path) -> Result<()> {
     db.read(|src| {
+        let Some(src) = src.lite() else {
+            return Err(Error::Unsupported(
+                "the metadata database is PostgreSQL: take snapshots with pg_dump (see README, Scaling out)"
+                    .into(),
+            ));
+        };
         let mut out = rusqlite::Connection::open(dst).context("create snapshot file")?;
-        let backup = rusqlite::backup::Backup::new(src.raw, &mut out).context("start backup")?;
+        let backup = rusqlite::backup::Backup::new(src, &mut out).context("start backup")?;
         backup.step(-1).context("copy pages")?;
         drop(backup);
         out.execute_batch("PRAGMA journal_mode = DELETE;").context("finish snapshot")?;

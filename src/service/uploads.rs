@@ -99,7 +99,7 @@ pub fn upload_whole(ctx: &Ctx, repo: &RepoName, digest: &Digest, chunk: Chunk) -
     let busy = slot.lock();
     let r = (|| {
         let mut hasher = digest.algorithm().hasher();
-        let size = append(ctx, &id, &mut hasher, chunk.body, chunk.len)?;
+        let size = append(ctx, &id, 0, &mut hasher, chunk.body, chunk.len)?;
         verify_and_commit(ctx, repo, &id, hasher, digest, size)
     })();
     drop(busy);
@@ -239,7 +239,7 @@ fn append_at(ctx: &Ctx, id: &str, offset: u64, hasher: &mut Hasher, chunk: Chunk
         }
     }
     let before = hasher.clone();
-    match append(ctx, id, hasher, chunk.body, chunk.len) {
+    match append(ctx, id, offset, hasher, chunk.body, chunk.len) {
         Ok(n) => Ok(offset + n),
         Err(e) => {
             *hasher = before;
@@ -253,11 +253,12 @@ fn append_at(ctx: &Ctx, id: &str, offset: u64, hasher: &mut Hasher, chunk: Chunk
 fn append(
     ctx: &Ctx,
     id: &str,
+    at: u64,
     hasher: &mut Hasher,
     body: &mut dyn Read,
     declared: Option<u64>,
 ) -> Result<u64> {
-    let mut w = ctx.app.store.append_part(id)?;
+    let mut w = ctx.app.store.append_part(id, at)?;
     // Size the buffer to the body: small blobs should not cost 512 KiB each.
     let mut buf = vec![0u8; declared.map_or(BUF, |n| (n as usize).clamp(1, BUF))];
     let mut total = 0u64;
@@ -270,8 +271,7 @@ fn append(
             break;
         }
         hasher.update(&buf[..n]);
-        use crate::error::Context as _;
-        w.write_all(&buf[..n]).context("write upload")?;
+        w.write_all(&buf[..n]).map_err(store_write_error)?;
         total += n as u64;
     }
     if let Some(len) = declared {
@@ -284,6 +284,20 @@ fn append(
     }
     w.commit(&hasher.save())?;
     Ok(total)
+}
+
+/// A part writer's error: the store's own (an object store that is
+/// unavailable is a 503) when it carries one, else an internal error.
+fn store_write_error(e: std::io::Error) -> Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        if let Some(inner) = e.into_inner() {
+            if let Ok(err) = inner.downcast::<Error>() {
+                return *err;
+            }
+        }
+        return Error::Internal(anyhow::anyhow!("write upload"));
+    }
+    Error::Internal(anyhow::Error::new(e).context("write upload"))
 }
 
 /// Reads until `buf` is full or the stream ends, retrying interrupts.
@@ -315,7 +329,7 @@ fn verify_and_commit(
     // File and row under the digest's lock: garbage collection checks the
     // row and unlinks under the same lock.
     let _lock = ctx.app.blob_locks.lock(digest);
-    ctx.app.store.commit_upload(id, digest)?;
+    ctx.app.store.commit_upload(id, digest, size)?;
     let now = ctx.app.now();
     let d = digest.to_string();
     ctx.app.db.write(|tx| {

@@ -89,25 +89,49 @@ pub trait BlobStore: Send + Sync {
     fn upload_size(&self, id: &str) -> Result<Option<u64>> {
         Ok(self.upload_state(id)?.map(|s| s.size))
     }
-    /// Opens the next part of an upload (one at a time per upload: the
-    /// caller serializes a session's requests).
-    fn append_part(&self, id: &str) -> Result<Box<dyn PartWriter>>;
+    /// Opens the next part of an upload, which the caller believes holds
+    /// `at` bytes (one part at a time per upload: the caller serializes a
+    /// session's requests).  An upload of another size is
+    /// `UploadOutOfOrder` with its true size: the caller's view was stale
+    /// (another process moved it on, or an object store answered from an
+    /// older replica), and nothing is written.
+    fn append_part(&self, id: &str, at: u64) -> Result<Box<dyn PartWriter>>;
     /// Reads the upload's committed parts in order, from the start (to
     /// rebuild a running hash that no resume state carries: uploads staged
     /// before resume states existed).  A store that cannot read staged
     /// parts back (S3 multipart parts) answers `Unsupported`.
     fn read_upload(&self, id: &str) -> Result<Box<dyn Read + Send>>;
-    /// Makes the upload's parts the blob `digest` (verified by the caller)
-    /// and ends the upload; durable when it returns.  Readers of `digest`
+    /// Makes the upload's parts — `size` bytes, which the caller hashed to
+    /// `digest` — the blob `digest` and ends the upload; durable when it
+    /// returns.  An upload of another size is refused (`Unavailable`: a
+    /// stale view, retry) and left as it is.  Readers of `digest`
     /// see no blob or the whole blob, never part of one.  When the blob
     /// already exists the upload is discarded and the blob kept.  An upload
     /// that is gone (committed or aborted) is `NotFound(Upload)`.
-    fn commit_upload(&self, id: &str, digest: &Digest) -> Result<()>;
+    fn commit_upload(&self, id: &str, digest: &Digest, size: u64) -> Result<()>;
     /// Discards an upload and its parts; Ok when it is already gone, so an
     /// abort racing a commit (or a second abort) is harmless.
     fn abort_upload(&self, id: &str) -> Result<()>;
     /// Calls `f` with every staged upload's id, streaming.
     fn each_upload(&self, f: &mut dyn FnMut(&str)) -> Result<()>;
+
+    /// Binds the store to the registry (database) `registry_id` before any
+    /// use: a store shared by nothing else (the data directory) has nothing
+    /// to do; a bucket records the id, and refuses another registry's, or a
+    /// new registry on blobs it did not write, since reconcile would take
+    /// every blob without a row for an orphan.
+    fn claim(&self, registry_id: &str) -> Result<()> {
+        let _ = registry_id;
+        Ok(())
+    }
+}
+
+/// The stale view a store reports for an upload that is not the size its
+/// caller expected.
+pub(crate) fn stale_upload(id: &str, expected: u64, actual: u64) -> crate::error::Error {
+    crate::error::Error::Unavailable(format!(
+        "upload {id} holds {actual} bytes in the store, not {expected}: a stale view; retry"
+    ))
 }
 
 /// The blob store the configuration names: the filesystem under the data

@@ -5,7 +5,8 @@
 //! ```text
 //! <prefix>blobs/<algorithm>/<hex>  the blob's pointer: {"key", "size"} of its data
 //! <prefix>uploads/<upload id>      a staged upload's state (JSON, below)
-//! <prefix>data/<upload id>/t<gen>  the upload's tail: bytes not yet in a part
+//! <prefix>data/<upload id>/t<gen>-<random>  the upload's tail: bytes not yet in a part
+//! <prefix>registry                 the id of the registry (database) that owns the prefix
 //! <prefix>data/<upload id>/blob    the upload's multipart object
 //! ```
 //!
@@ -42,7 +43,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a signed URL stays valid: long enough for one request.
-const SIGN_TTL: Duration = Duration::from_secs(15 * 60);
+const SIGN_TTL: Duration = Duration::from_secs(5 * 60);
+/// The longest a request with a small body (state, pointer, listing,
+/// multipart control) may take: a stalled store must not hold locks forever.
+const SMALL_REQUEST: Duration = Duration::from_secs(60);
 /// Largest state object read (10,000 parts of ~70 bytes each, and room).
 const STATE_MAX: u64 = 4 << 20;
 /// Largest pointer object read.
@@ -180,8 +184,15 @@ impl Client {
     /// A small object's bytes; `None` when it does not exist.
     fn get_small(&self, key: &str, limit: u64, what: &str) -> Result<Option<Vec<u8>>> {
         let url = self.sign(self.bucket.get_object(Some(&self.creds), key));
-        let resp = self.agent.get(&url).call().map_err(|e| unavailable(what, e))?;
+        let resp = self.agent.get(&url).config().timeout_global(Some(SMALL_REQUEST)).build().call();
+        let resp = resp.map_err(|e| unavailable(what, e))?;
         if resp.status().as_u16() == 404 {
+            // No such key; a missing bucket is an error, not an absent object.
+            let body = Self::small_body(resp, 64 << 10, what).unwrap_or_default();
+            let body = String::from_utf8_lossy(&body);
+            if body.contains("<Code>NoSuchBucket</Code>") {
+                return Err(refused(what, 404, &body));
+            }
             return Ok(None);
         }
         let resp = Self::expect(resp, &[200], what)?;
@@ -197,15 +208,29 @@ impl Client {
 
     fn put(&self, key: &str, bytes: &[u8], what: &str) -> Result<()> {
         let url = self.sign(self.bucket.put_object(Some(&self.creds), key));
-        let resp = self.agent.put(&url).send(bytes).map_err(|e| unavailable(what, e))?;
+        let resp = self.agent.put(&url).config().timeout_global(Some(SMALL_REQUEST)).build().send(bytes);
+        let resp = resp.map_err(|e| unavailable(what, e))?;
         Self::expect(resp, &[200, 201, 204], what).map(drop)
     }
 
     /// Deletes an object; Ok when it is already gone.
     fn delete(&self, key: &str, what: &str) -> Result<()> {
         let url = self.sign(self.bucket.delete_object(Some(&self.creds), key));
-        let resp = self.agent.delete(&url).call().map_err(|e| unavailable(what, e))?;
+        let resp = self.agent.delete(&url).config().timeout_global(Some(SMALL_REQUEST)).build().call();
+        let resp = resp.map_err(|e| unavailable(what, e))?;
         Self::expect(resp, &[200, 204, 404], what).map(drop)
+    }
+
+    /// The size of an object, if it exists.
+    fn head(&self, key: &str, what: &str) -> Result<Option<u64>> {
+        let url = self.sign(self.bucket.head_object(Some(&self.creds), key));
+        let resp = self.agent.head(&url).config().timeout_global(Some(SMALL_REQUEST)).build().call();
+        let resp = resp.map_err(|e| unavailable(what, e))?;
+        match resp.status().as_u16() {
+            404 => Ok(None),
+            200 => Ok(resp.headers().get("content-length").and_then(|v| v.to_str().ok()?.parse().ok())),
+            s => Err(refused(what, s, "")),
+        }
     }
 
     fn get_state(&self, id: &str) -> Result<Option<UploadDoc>> {
@@ -272,10 +297,14 @@ impl Client {
         // S3 may answer 200 and still report an error in the body.
         let body = Self::small_body(resp, 1 << 20, what)?;
         let text = String::from_utf8_lossy(&body);
-        if status != 200 || text.contains("<Error>") {
-            return Err(refused(what, if status == 200 { 500 } else { status }, &text));
+        if status == 200 && !text.contains("<Error>") && text.contains("CompleteMultipartUploadResult") {
+            return Ok(());
         }
-        Ok(())
+        if text.contains("<Code>NoSuchUpload</Code>") {
+            // Completed already (the answer to an earlier try was lost)?
+            return Err(Error::NotFound(What::Upload));
+        }
+        Err(refused(what, if status == 200 { 500 } else { status }, &text))
     }
 
     /// Aborts a multipart upload; Ok when it is already gone (or completed).
@@ -299,8 +328,8 @@ impl Client {
                 action.with_continuation_token(t.as_str());
             }
             let url = self.sign(action);
-            let resp = self.agent.get(&url).call().map_err(|e| unavailable(what, e))?;
-            let resp = Self::expect(resp, &[200], what)?;
+            let resp = self.agent.get(&url).config().timeout_global(Some(SMALL_REQUEST)).build().call();
+            let resp = Self::expect(resp.map_err(|e| unavailable(what, e))?, &[200], what)?;
             let body = Self::small_body(resp, 16 << 20, what)?;
             let page = ListObjectsV2::parse_response(&String::from_utf8_lossy(&body))
                 .map_err(|e| Error::Internal(anyhow::anyhow!("object store: {what}: {e}")))?;
@@ -310,7 +339,7 @@ impl Client {
                 }
             }
             match page.next_continuation_token {
-                Some(t) if !page.contents.is_empty() => token = Some(t),
+                Some(t) if token.as_ref() != Some(&t) => token = Some(t),
                 _ => return Ok(()),
             }
         }
@@ -321,7 +350,16 @@ impl Client {
     fn finish_commit(&self, id: &str, c: &Committed) -> Result<()> {
         let d = Digest::parse(&c.digest)
             .map_err(|e| Error::Internal(anyhow::anyhow!("object store: upload state of {id}: {e}")))?;
-        match self.get_pointer(&d)? {
+        let existing = match self.get_pointer(&d)? {
+            // A pointer whose data is gone (a crash, a lost delete) is no
+            // blob: ours replaces it.
+            Some(p) if p.key != c.key && self.head(&p.key, "check blob data")?.is_none() => {
+                log::warn!("blob pointer named missing data, replaced digest={d} key={}", p.key);
+                None
+            }
+            other => other,
+        };
+        match existing {
             Some(p) if p.key != c.key => {
                 // The same bytes were committed by another upload: ours go.
                 self.delete(&c.key, "remove duplicate upload")?;
@@ -395,7 +433,12 @@ impl BlobStore for S3Store {
 
     fn open(&self, digest: &Digest) -> Result<Option<(BlobReader, u64)>> {
         let Some(p) = self.s3.get_pointer(digest)? else { return Ok(None) };
-        let reader = ObjectReader { s3: self.s3.clone(), key: p.key, size: p.size, pos: 0, body: None };
+        let mut reader = ObjectReader { s3: self.s3.clone(), key: p.key, size: p.size, pos: 0, body: None };
+        // Opened now, so that a store that fails is an error before the
+        // client is told 200 (a seek to a range opens again).
+        if p.size > 0 {
+            reader.start().map_err(|e| unavailable("read blob", e))?;
+        }
         Ok(Some((BlobReader::Stream(Box::new(reader)), p.size)))
     }
 
@@ -409,9 +452,10 @@ impl BlobStore for S3Store {
 
     fn each_blob(&self, f: &mut dyn FnMut(Option<Digest>, &str)) -> Result<()> {
         self.s3.each_key("blobs/", &mut |rest| {
-            let name = &rest["blobs/".len()..];
-            let digest =
-                name.split_once('/').and_then(|(alg, hex)| Digest::parse(&format!("{alg}:{hex}")).ok());
+            let digest = rest
+                .strip_prefix("blobs/")
+                .and_then(|name| name.split_once('/'))
+                .and_then(|(alg, hex)| Digest::parse(&format!("{alg}:{hex}")).ok());
             f(digest, rest);
         })
     }
@@ -435,32 +479,26 @@ impl BlobStore for S3Store {
         }
     }
 
-    fn append_part(&self, id: &str) -> Result<Box<dyn PartWriter>> {
+    fn append_part(&self, id: &str, at: u64) -> Result<Box<dyn PartWriter>> {
         valid_id(id)?;
         let Some(doc) = self.s3.get_state(id)?.filter(|d| d.committed.is_none()) else {
             return Err(Error::NotFound(What::Upload));
         };
-        let mut buf = Vec::new();
-        if let Some((key, len)) = &doc.tail {
-            let limit = self.s3.part_size as u64;
-            let bytes = self.s3.get_small(key, limit, "read upload tail")?.ok_or_else(|| {
-                Error::Internal(anyhow::anyhow!("object store: the tail of upload {id} is missing"))
-            })?;
-            if bytes.len() as u64 != *len {
-                return Err(Error::Internal(anyhow::anyhow!(
-                    "object store: the tail of upload {id} has the wrong size"
-                )));
-            }
-            buf = bytes;
+        if doc.size != at {
+            return Err(Error::UploadOutOfOrder { offset: doc.size });
         }
-        Ok(Box::new(S3Part {
-            s3: self.s3.clone(),
-            id: id.to_string(),
-            doc,
-            buf,
-            sent: Vec::new(),
-            written: 0,
-        }))
+        let buf = match &doc.tail {
+            Some((key, len)) => self.s3.read_tail(id, key, *len)?,
+            None => Vec::new(),
+        };
+        let mut part =
+            S3Part { s3: self.s3.clone(), id: id.to_string(), doc, buf, sent: Vec::new(), written: 0 };
+        // A tail as long as a part (the part size was lowered since) is
+        // sent before anything else.
+        while part.buf.len() >= part.s3.part_size {
+            part.send_part()?;
+        }
+        Ok(Box::new(part))
     }
 
     fn read_upload(&self, id: &str) -> Result<Box<dyn Read + Send>> {
@@ -472,15 +510,13 @@ impl BlobStore for S3Store {
             return Err(Error::Unsupported("an S3 upload's sent parts cannot be read back".into()));
         }
         let bytes = match &doc.tail {
-            Some((key, _)) => {
-                self.s3.get_small(key, self.s3.part_size as u64, "read upload tail")?.unwrap_or_default()
-            }
+            Some((key, len)) => self.s3.read_tail(id, key, *len)?,
             None => Vec::new(),
         };
         Ok(Box::new(io::Cursor::new(bytes)))
     }
 
-    fn commit_upload(&self, id: &str, digest: &Digest) -> Result<()> {
+    fn commit_upload(&self, id: &str, digest: &Digest, size: u64) -> Result<()> {
         valid_id(id)?;
         let s3 = &self.s3;
         let Some(mut doc) = s3.get_state(id)? else { return Err(Error::NotFound(What::Upload)) };
@@ -489,36 +525,46 @@ impl BlobStore for S3Store {
             s3.finish_commit(id, &c)?;
             return Err(Error::NotFound(What::Upload));
         }
-        if s3.get_pointer(digest)?.is_some() {
-            // Same digest, same bytes: the blob stays, the upload goes.
-            return self.abort_upload(id);
+        if doc.size != size {
+            return Err(super::stale_upload(id, size, doc.size));
+        }
+        if let Some(p) = s3.get_pointer(digest)? {
+            if s3.head(&p.key, "check blob data")?.is_some() {
+                // Same digest, same bytes: the blob stays, the upload goes.
+                return self.abort_upload(id);
+            }
         }
         let key = match doc.multipart.clone() {
-            Some(upload) => {
+            Some(upload) if !doc.parts.is_empty() || doc.tail.is_some() => {
                 let key = s3.data_key(id, "blob");
                 let mut etags: Vec<String> = doc.parts.iter().map(|p| p.etag.clone()).collect();
                 if let Some((tail, len)) = &doc.tail {
-                    let bytes =
-                        s3.get_small(tail, s3.part_size as u64, "read upload tail")?.unwrap_or_default();
-                    if bytes.len() as u64 != *len {
-                        return Err(Error::Internal(anyhow::anyhow!(
-                            "object store: the tail of upload {id} is damaged"
-                        )));
-                    }
+                    let bytes = s3.read_tail(id, tail, *len)?;
                     etags.push(s3.upload_part(&key, &upload, etags.len() + 1, &bytes)?);
                 }
-                s3.complete_multipart(&key, &upload, &etags)?;
+                match s3.complete_multipart(&key, &upload, &etags) {
+                    Ok(()) => {}
+                    // Completed by an earlier try whose answer was lost.
+                    Err(Error::NotFound(_)) if s3.head(&key, "check completed upload")? == Some(size) => {}
+                    Err(e) => return Err(e),
+                }
                 key
             }
-            // Under one part: the tail object is the blob's data.
-            None => match &doc.tail {
-                Some((tail, _)) => tail.clone(),
-                None => {
-                    let key = s3.data_key(id, "blob");
-                    s3.put(&key, &[], "write empty blob")?;
-                    key
+            other => {
+                if let Some(upload) = other {
+                    // A multipart upload that never got a part.
+                    s3.abort_multipart(&s3.data_key(id, "blob"), &upload)?;
                 }
-            },
+                match &doc.tail {
+                    // Under one part: the tail object is the blob's data.
+                    Some((tail, _)) => tail.clone(),
+                    None => {
+                        let key = s3.data_key(id, "blob");
+                        s3.put(&key, &[], "write empty blob")?;
+                        key
+                    }
+                }
+            }
         };
         let c = Committed { digest: digest.to_string(), key, size: doc.size };
         doc.committed = Some(c.clone());
@@ -544,19 +590,69 @@ impl BlobStore for S3Store {
         if let Some(upload) = &doc.multipart {
             s3.abort_multipart(&s3.data_key(id, "blob"), upload)?;
         }
-        if let Some((tail, _)) = &doc.tail {
-            s3.delete(tail, "remove upload tail")?;
+        // Every object the upload made: its tail, and tails that parts
+        // dropped or cut by a crash left behind.
+        let mut keys = Vec::new();
+        s3.each_key(&format!("data/{id}/"), &mut |rest| keys.push(s3.key(rest)))?;
+        for key in keys {
+            s3.delete(&key, "remove upload data")?;
         }
         s3.delete(&s3.state_key(id), "remove upload state")
     }
 
     fn each_upload(&self, f: &mut dyn FnMut(&str)) -> Result<()> {
         self.s3.each_key("uploads/", &mut |rest| {
-            let id = &rest["uploads/".len()..];
-            if valid_id(id).is_ok() {
+            if let Some(id) = rest.strip_prefix("uploads/").filter(|id| valid_id(id).is_ok()) {
                 f(id);
             }
         })
+    }
+
+    fn claim(&self, registry_id: &str) -> Result<()> {
+        let s3 = &self.s3;
+        let key = s3.key("registry");
+        match s3.get_small(&key, 4096, "read the registry marker")? {
+            Some(owner) if owner == registry_id.as_bytes() => Ok(()),
+            Some(owner) => Err(Error::Internal(anyhow::anyhow!(
+                "the bucket prefix {:?} belongs to registry {} and this database is registry {registry_id}: \
+                 use another bucket or s3_prefix, or the database that wrote it (reconcile would otherwise \
+                 remove every blob this database does not know)",
+                s3.prefix,
+                String::from_utf8_lossy(&owner)
+            ))),
+            None => {
+                let mut any = false;
+                s3.each_key("blobs/", &mut |_| any = true)?;
+                if any {
+                    return Err(Error::Internal(anyhow::anyhow!(
+                        "the bucket prefix {:?} holds blobs that no registry claimed: refusing to adopt them \
+                         (reconcile would remove every blob this database does not know)",
+                        s3.prefix
+                    )));
+                }
+                s3.put(&key, registry_id.as_bytes(), "write the registry marker")
+            }
+        }
+    }
+}
+
+impl Client {
+    /// An upload's tail, which the state says is `len` bytes.
+    fn read_tail(&self, id: &str, key: &str, len: u64) -> Result<Vec<u8>> {
+        if len > 1 << 30 {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "object store: the tail of upload {id} is over 1 GiB"
+            )));
+        }
+        let bytes = self.get_small(key, len, "read upload tail")?.ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!("object store: the tail of upload {id} is missing"))
+        })?;
+        if bytes.len() as u64 != len {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "object store: the tail of upload {id} has the wrong size"
+            )));
+        }
+        Ok(bytes)
     }
 }
 
@@ -602,7 +698,7 @@ impl Write for S3Part {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let size = self.s3.part_size;
         // Take no more than fills the part: the buffer never exceeds it.
-        let take = data.len().min(size - self.buf.len());
+        let take = data.len().min(size.saturating_sub(self.buf.len()));
         if self.buf.len() + take > self.buf.capacity() {
             // Grow by doubling, but never past one part.
             let want = (self.buf.len() + take).max(self.buf.capacity() * 2).min(size);
@@ -632,7 +728,12 @@ impl PartWriter for S3Part {
             // An empty part: the tail is as it was.
             old_tail.clone()
         } else {
-            let key = s3.data_key(&self.id, &format!("t{generation}"));
+            // A name no other writer uses: a writer working from a stale
+            // state never overwrites the tail the current state names.
+            let mut salt = [0u8; 6];
+            getrandom::fill(&mut salt)
+                .map_err(|e| Error::Internal(anyhow::anyhow!("random tail name: {e}")))?;
+            let key = s3.data_key(&self.id, &format!("t{generation}-{}", crate::model::to_hex(&salt)));
             s3.put(&key, &self.buf, "write upload tail")?;
             Some((key, self.buf.len() as u64))
         };
@@ -642,12 +743,9 @@ impl PartWriter for S3Part {
         doc.parts.append(&mut self.sent);
         doc.tail = new_tail.clone();
         doc.resume = crate::model::to_hex(resume);
-        if let Err(e) = s3.put_state(&self.id, &doc) {
-            if let Some((key, _)) = &new_tail {
-                let _ = s3.delete(key, "remove unused upload tail");
-            }
-            return Err(e);
-        }
+        // The commit point.  On an error the new tail stays: the PUT may
+        // have landed after all (abort and reconcile remove it otherwise).
+        s3.put_state(&self.id, &doc)?;
         if let Some((key, _)) = old_tail {
             if Some(&key) != new_tail.as_ref().map(|t| &t.0) {
                 if let Err(e) = s3.delete(&key, "remove old upload tail") {
@@ -669,25 +767,33 @@ struct ObjectReader {
     body: Option<ureq::BodyReader<'static>>,
 }
 
+impl ObjectReader {
+    /// Opens the object from `pos` to its end.
+    fn start(&mut self) -> io::Result<()> {
+        let s3 = &self.s3;
+        let url = s3.sign(s3.bucket.get_object(Some(&s3.creds), &self.key));
+        let resp = s3
+            .agent
+            .get(&url)
+            .header("range", format!("bytes={}-{}", self.pos, self.size - 1))
+            .call()
+            .map_err(|e| io::Error::other(format!("object store: read blob: {e}")))?;
+        let status = resp.status().as_u16();
+        if status != 206 && !(status == 200 && self.pos == 0) {
+            return Err(io::Error::other(format!("object store: read blob {}: HTTP {status}", self.key)));
+        }
+        self.body = Some(resp.into_body().into_reader());
+        Ok(())
+    }
+}
+
 impl Read for ObjectReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if self.pos >= self.size || out.is_empty() {
             return Ok(0);
         }
         if self.body.is_none() {
-            let s3 = &self.s3;
-            let url = s3.sign(s3.bucket.get_object(Some(&s3.creds), &self.key));
-            let resp = s3
-                .agent
-                .get(&url)
-                .header("range", format!("bytes={}-", self.pos))
-                .call()
-                .map_err(|e| io::Error::other(format!("object store: read blob: {e}")))?;
-            let status = resp.status().as_u16();
-            if status != 206 && !(status == 200 && self.pos == 0) {
-                return Err(io::Error::other(format!("object store: read blob {}: HTTP {status}", self.key)));
-            }
-            self.body = Some(resp.into_body().into_reader());
+            self.start()?;
         }
         let n = self.body.as_mut().expect("opened above").read(out)?;
         if n == 0 {

@@ -23,6 +23,7 @@ pub fn conformance(store: &dyn BlobStore) {
     readers_never_see_part_of_a_blob_while_it_commits(store, &salt);
     delete_blob(store, &salt);
     the_resume_state_travels_with_its_part(store, &salt);
+    a_stale_view_of_an_upload_writes_nothing(store, &salt);
     parts_of_any_size_make_one_blob_read_from_any_offset(store, &salt);
 }
 
@@ -48,7 +49,8 @@ fn digest(bytes: &[u8]) -> Digest {
 }
 
 fn put_part(store: &dyn BlobStore, id: &str, bytes: &[u8]) {
-    let mut w = store.append_part(id).expect("open part");
+    let at = store.upload_size(id).expect("upload size").expect("upload exists");
+    let mut w = store.append_part(id, at).expect("open part");
     w.write_all(bytes).expect("write part");
     w.commit(format!("after {}", bytes.len()).as_bytes()).expect("commit part");
 }
@@ -76,7 +78,7 @@ fn assert_upload_holds(store: &dyn BlobStore, id: &str, want: &[u8]) {
     }
     let d = digest(want);
     let existed = store.stat(&d).unwrap().is_some();
-    store.commit_upload(id, &d).expect("commit");
+    store.commit_upload(id, &d, want.len() as u64).expect("commit");
     let got = read_blob(store, &d).expect("the committed blob");
     assert!(got == want, "the blob holds {} bytes, not the {} committed", got.len(), want.len());
     if !existed {
@@ -140,7 +142,7 @@ fn a_part_dropped_uncommitted_leaves_the_upload_as_it_was(store: &dyn BlobStore,
     // A client that vanished mid-chunk: small, then large (a backend may
     // hand large parts to a writer thread).
     for len in [100, 9 << 20] {
-        let mut w = store.append_part(&id).unwrap();
+        let mut w = store.append_part(&id, store.upload_size(&id).unwrap().unwrap()).unwrap();
         w.write_all(&body(salt, "lost", len)).unwrap();
         drop(w);
         assert_eq!(
@@ -155,7 +157,7 @@ fn a_part_dropped_uncommitted_leaves_the_upload_as_it_was(store: &dyn BlobStore,
     // A crash mid-part: the writer never finishes or drops (the process
     // died); its bytes are not part of the upload, and the next part and
     // the commit see only the committed ones.
-    let mut w = store.append_part(&id).unwrap();
+    let mut w = store.append_part(&id, store.upload_size(&id).unwrap().unwrap()).unwrap();
     w.write_all(&body(salt, "crash", 3000)).unwrap();
     w.flush().unwrap();
     std::mem::forget(w);
@@ -174,13 +176,13 @@ fn commit_makes_the_blob_and_ends_the_upload(store: &dyn BlobStore, salt: &str) 
     store.begin_upload(&id).unwrap();
     put_part(store, &id, &bytes[..30_000]);
     put_part(store, &id, &bytes[30_000..]);
-    store.commit_upload(&id, &d).expect("commit");
+    store.commit_upload(&id, &d, 70_000).expect("commit");
     assert_eq!(store.stat(&d).unwrap(), Some(70_000));
     assert_eq!(read_blob(store, &d).as_deref(), Some(&bytes[..]));
     assert_eq!(listed_blob(store, &d), Some(70_000), "a committed blob is listed");
     assert_eq!(store.upload_size(&id).unwrap(), None, "a committed upload is gone");
     assert!(!listed_uploads(store).contains(&id), "a committed upload is not listed");
-    assert!(is_upload_not_found(store.append_part(&id)), "no part after commit");
+    assert!(is_upload_not_found(store.append_part(&id, 0)), "no part after commit");
     store.delete_blob(&d).unwrap();
 }
 
@@ -190,9 +192,9 @@ fn commit_twice_and_abort_after_commit(store: &dyn BlobStore, salt: &str) {
     let d = digest(&bytes);
     store.begin_upload(&id).unwrap();
     put_part(store, &id, &bytes);
-    store.commit_upload(&id, &d).unwrap();
+    store.commit_upload(&id, &d, 4096).unwrap();
     // A retried commit (a crash between commit and its row, then a retry).
-    assert!(is_upload_not_found(store.commit_upload(&id, &d)), "a second commit finds no upload");
+    assert!(is_upload_not_found(store.commit_upload(&id, &d, 4096)), "a second commit finds no upload");
     // Reconcile aborting an upload whose row went with its commit.
     store.abort_upload(&id).expect("abort after commit is harmless");
     assert_eq!(read_blob(store, &d).as_deref(), Some(&bytes[..]), "the blob outlives both");
@@ -207,8 +209,8 @@ fn a_second_upload_of_the_same_blob_keeps_the_first(store: &dyn BlobStore, salt:
         store.begin_upload(id).unwrap();
         put_part(store, id, &bytes);
     }
-    store.commit_upload(&one, &d).unwrap();
-    store.commit_upload(&two, &d).expect("committing an existing blob again is fine");
+    store.commit_upload(&one, &d, 10_000).unwrap();
+    store.commit_upload(&two, &d, 10_000).expect("committing an existing blob again is fine");
     assert_eq!(read_blob(store, &d).as_deref(), Some(&bytes[..]));
     assert_eq!(store.upload_size(&two).unwrap(), None, "the duplicate upload is gone");
     store.delete_blob(&d).unwrap();
@@ -222,25 +224,28 @@ fn abort_discards_and_is_idempotent(store: &dyn BlobStore, salt: &str) {
     assert_eq!(store.upload_size(&id).unwrap(), None);
     assert!(!listed_uploads(store).contains(&id));
     store.abort_upload(&id).expect("a second abort is harmless");
-    assert!(is_upload_not_found(store.append_part(&id)), "no part after abort");
+    assert!(is_upload_not_found(store.append_part(&id, 0)), "no part after abort");
     assert!(store.read_upload(&id).is_err(), "nothing to read after abort");
     let d = digest(b"never committed");
-    assert!(is_upload_not_found(store.commit_upload(&id, &d)), "no commit after abort");
+    assert!(is_upload_not_found(store.commit_upload(&id, &d, 0)), "no commit after abort");
     assert_eq!(store.stat(&d).unwrap(), None);
 }
 
 fn unknown_and_foreign_ids_are_refused(store: &dyn BlobStore, salt: &str) {
     let unknown = id(salt, 8);
     assert_eq!(store.upload_size(&unknown).unwrap(), None);
-    assert!(is_upload_not_found(store.append_part(&unknown)));
+    assert!(is_upload_not_found(store.append_part(&unknown, 0)));
     assert!(store.read_upload(&unknown).is_err());
-    assert!(is_upload_not_found(store.commit_upload(&unknown, &digest(b"x"))));
+    assert!(is_upload_not_found(store.commit_upload(&unknown, &digest(b"x"), 1)));
     store.abort_upload(&unknown).expect("aborting an unknown upload is harmless");
     // Ids are made by the registry; anything else must not reach a path or a key.
     for bad in ["", "../../etc/passwd", "a/b", "..", &"f".repeat(300)] {
         assert!(store.begin_upload(bad).is_err(), "begin_upload({bad:?}) must be refused");
-        assert!(store.append_part(bad).is_err(), "append_part({bad:?}) must be refused");
-        assert!(store.commit_upload(bad, &digest(b"x")).is_err(), "commit_upload({bad:?}) must be refused");
+        assert!(store.append_part(bad, 0).is_err(), "append_part({bad:?}) must be refused");
+        assert!(
+            store.commit_upload(bad, &digest(b"x"), 1).is_err(),
+            "commit_upload({bad:?}) must be refused"
+        );
     }
 }
 
@@ -267,7 +272,7 @@ fn readers_never_see_part_of_a_blob_while_it_commits(store: &dyn BlobStore, salt
             store.begin_upload(&id).unwrap();
             put_part(store, &id, &bytes[..1 << 20]);
             put_part(store, &id, &bytes[1 << 20..]);
-            store.commit_upload(&id, &d).unwrap();
+            store.commit_upload(&id, &d, bytes.len() as u64).unwrap();
         }
         done.store(true, std::sync::atomic::Ordering::Release);
         assert!(reader.join().expect("reader thread") > 0);
@@ -281,7 +286,7 @@ fn delete_blob(store: &dyn BlobStore, salt: &str) {
     let d = digest(&bytes);
     store.begin_upload(&id).unwrap();
     put_part(store, &id, &bytes);
-    store.commit_upload(&id, &d).unwrap();
+    store.commit_upload(&id, &d, 100).unwrap();
     assert!(store.delete_blob(&d).unwrap(), "deleting a blob that exists says so");
     assert!(!store.delete_blob(&d).unwrap(), "deleting it again says it was not there");
     assert_eq!(store.stat(&d).unwrap(), None);
@@ -297,13 +302,13 @@ fn the_resume_state_travels_with_its_part(store: &dyn BlobStore, salt: &str) {
     put_part(store, &id, &body(salt, "resume", 300));
     assert_eq!(state(&id).resume, b"after 300");
     // A dropped part leaves the state of the last committed one.
-    let mut w = store.append_part(&id).unwrap();
+    let mut w = store.append_part(&id, store.upload_size(&id).unwrap().unwrap()).unwrap();
     w.write_all(b"lost").unwrap();
     drop(w);
     assert_eq!(state(&id), super::Staged { size: 300, resume: b"after 300".to_vec() });
     // Any bytes at all, a hash state's binary among them.
     let binary: Vec<u8> = (0..=255u8).collect();
-    let mut w = store.append_part(&id).unwrap();
+    let mut w = store.append_part(&id, store.upload_size(&id).unwrap().unwrap()).unwrap();
     w.write_all(b"x").unwrap();
     w.commit(&binary).unwrap();
     assert_eq!(state(&id), super::Staged { size: 301, resume: binary });
@@ -323,7 +328,7 @@ fn parts_of_any_size_make_one_blob_read_from_any_offset(store: &dyn BlobStore, s
     }
     let d = digest(&bytes);
     assert_eq!(store.upload_size(&id).unwrap(), Some(bytes.len() as u64));
-    store.commit_upload(&id, &d).unwrap();
+    store.commit_upload(&id, &d, bytes.len() as u64).unwrap();
     for start in [0usize, 1, (5 << 20) - 1, 6 << 20, bytes.len() - 1, bytes.len()] {
         let (mut r, size) = store.open(&d).unwrap().expect("blob");
         assert_eq!(size, bytes.len() as u64);
@@ -338,4 +343,26 @@ fn parts_of_any_size_make_one_blob_read_from_any_offset(store: &dyn BlobStore, s
     }
     assert_eq!(read_blob(store, &d).map(|b| digest(&b)), Some(d.clone()));
     store.delete_blob(&d).unwrap();
+}
+
+fn a_stale_view_of_an_upload_writes_nothing(store: &dyn BlobStore, salt: &str) {
+    let id = id(salt, 23);
+    store.begin_upload(&id).unwrap();
+    let bytes = body(salt, "stale", 5000);
+    put_part(store, &id, &bytes[..3000]);
+    // A caller that believes the upload is at 0 (or past its end) is told
+    // where it is, and writes nothing.
+    for at in [0, 2999, 3001] {
+        match store.append_part(&id, at) {
+            Err(Error::UploadOutOfOrder { offset }) => assert_eq!(offset, 3000),
+            Err(e) => panic!("append_part at {at}: {e}"),
+            Ok(_) => panic!("append_part at {at} of a 3000-byte upload was accepted"),
+        }
+    }
+    // A commit of another size than the upload holds is refused; the upload stays.
+    let d = digest(&bytes);
+    assert!(store.commit_upload(&id, &d, 5000).is_err(), "a commit of the wrong size");
+    assert_eq!(store.stat(&d).unwrap(), None);
+    put_part(store, &id, &bytes[3000..]);
+    assert_upload_holds(store, &id, &bytes);
 }

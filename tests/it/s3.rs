@@ -94,6 +94,19 @@ fn s3_backend_on_a_three_replica_swift_ring() {
     let on_disk = walk(&data.join("blobs"));
     assert!(on_disk.is_empty(), "blobs on the local disk: {on_disk:?}");
 
+    // Another database on the same prefix (a lost data directory, a staging
+    // copy) must not start: its reconcile would take every blob for an orphan.
+    let other = tmp.path().join("other");
+    let out = Command::new(env!("CARGO_BIN_EXE_mcr"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&other)
+        .envs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a second registry started on the bucket: {err}");
+    assert!(err.contains("belongs to registry"), "{err}");
+
     // A chunked upload that another process finishes: the hash state
     // travels with the upload (its first 6 MiB are a multipart part that
     // S3 cannot read back, so nothing else could continue it).

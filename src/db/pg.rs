@@ -1,0 +1,305 @@
+//! The PostgreSQL engine: per-thread clients of the `postgres` crate (its
+//! blocking API), prepared statements cached per connection, the
+//! migrations in PostgreSQL's dialect, and the locks that make replicas
+//! behave like one SQLite writer.
+//!
+//! Invariants: the modules' `?N` parameters become `$N` (outside string
+//! literals) and nothing else of their SQL changes; every write
+//! transaction first takes `WRITE_LOCK` (transaction-scoped), so writers
+//! are serialized across replicas exactly as SQLite serializes them; the
+//! schema history has the same versions as SQLite's, one script per engine.
+
+use super::{Arg, Result};
+use crate::error::{Context, Error};
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::{IsNull, ToSql, Type};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Advisory lock keys ("mcr" in ASCII, then a number).
+pub(super) const WRITE_LOCK: i64 = 0x6d63_7200_0001;
+pub(super) const GC_LOCK: i64 = 0x6d63_7200_0002;
+const MIGRATE_LOCK: i64 = 0x6d63_7200_0003;
+
+/// Index i holds the SQL that takes the database from version i to i + 1;
+/// the same versions as SQLite's migrations.
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/pg/1-schema.sql"),
+    include_str!("migrations/pg/2-auth.sql"),
+    include_str!("migrations/pg/3-ui.sql"),
+    include_str!("migrations/pg/4-audit-key.sql"),
+    include_str!("migrations/pg/5-registry.sql"),
+];
+
+/// Where the database is, and a name for it without the password.
+#[derive(Debug)]
+pub(super) struct Target {
+    config: postgres::Config,
+    name: String,
+}
+
+impl Target {
+    pub(super) fn parse(url: &str, password: Option<&str>) -> Result<Target> {
+        let mut config: postgres::Config = url
+            .parse()
+            .map_err(|e| Error::Internal(anyhow::anyhow!("database.url is not a PostgreSQL URL: {e}")))?;
+        if let Some(p) = password {
+            config.password(p);
+        }
+        config.connect_timeout(Duration::from_secs(5));
+        config.application_name("mcr");
+        let hosts: Vec<String> = config
+            .get_hosts()
+            .iter()
+            .map(|h| match h {
+                postgres::config::Host::Tcp(s) => s.clone(),
+                postgres::config::Host::Unix(p) => p.display().to_string(),
+            })
+            .collect();
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let name = format!("postgres://{}:{port}/{}", hosts.join(","), config.get_dbname().unwrap_or(""));
+        Ok(Target { config, name })
+    }
+
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A database that cannot be reached is a 503 for the client, not a 500.
+fn unavailable(what: &str, e: postgres::Error) -> Error {
+    if e.is_closed() || e.as_db_error().is_none() {
+        Error::Unavailable(format!("database: {what}: {e}"))
+    } else {
+        Error::Internal(anyhow::Error::new(e).context(what.to_string()))
+    }
+}
+
+pub(super) struct PgConn {
+    client: postgres::Client,
+    statements: HashMap<String, postgres::Statement>,
+}
+
+impl PgConn {
+    pub(super) fn connect(t: &Target) -> Result<PgConn> {
+        let client = t.config.connect(postgres::NoTls).map_err(|e| unavailable("connect", e))?;
+        Ok(PgConn { client, statements: HashMap::new() })
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    fn statement(&mut self, what: &str, sql: &str) -> Result<postgres::Statement> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(&translate(sql)).map_err(|e| unavailable(what, e))?;
+        if self.statements.len() >= 512 {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+
+    pub(super) fn exec(&mut self, what: &'static str, sql: &str, args: &[Arg]) -> Result<usize> {
+        let st = self.statement(what, sql)?;
+        let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+        let n = self.client.execute(&st, &params).map_err(|e| unavailable(what, e))?;
+        Ok(n as usize)
+    }
+
+    pub(super) fn each(
+        &mut self,
+        what: &'static str,
+        sql: &str,
+        args: &[Arg],
+        f: &mut dyn FnMut(&postgres::Row) -> Result<bool>,
+    ) -> Result<()> {
+        let st = self.statement(what, sql)?;
+        let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+        let mut rows = self.client.query_raw(&st, params).map_err(|e| unavailable(what, e))?;
+        while let Some(r) = rows.next().map_err(|e| unavailable(what, e))? {
+            if !f(&r)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn begin_write(&mut self) -> Result<()> {
+        self.client
+            .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK});"))
+            .map_err(|e| unavailable("begin transaction", e))
+    }
+
+    pub(super) fn commit(&mut self) -> Result<()> {
+        self.client.batch_execute("COMMIT").map_err(|e| unavailable("commit transaction", e))
+    }
+
+    pub(super) fn rollback(&mut self) {
+        if let Err(e) = self.client.batch_execute("ROLLBACK") {
+            log::warn!("rollback failed err={e}");
+        }
+    }
+
+    /// A connection of its own holding the session lock `key`; `None` when
+    /// another session holds it.
+    pub(super) fn lease(t: &Target, key: i64) -> Result<Option<PgConn>> {
+        let mut c = PgConn::connect(t)?;
+        let row = c
+            .client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .map_err(|e| unavailable("take lease", e))?;
+        Ok(row.get::<_, bool>(0).then_some(c))
+    }
+}
+
+/// Migrates to the latest version under a session lock (replicas starting
+/// together take turns); returns the version the database had.
+pub(super) fn migrate(c: &mut PgConn) -> Result<i64> {
+    let cl = &mut c.client;
+    let what = "migrate database";
+    cl.batch_execute(&format!(
+        "SELECT pg_advisory_lock({MIGRATE_LOCK});
+         CREATE TABLE IF NOT EXISTS mcr_schema (version BIGINT NOT NULL);"
+    ))
+    .map_err(|e| unavailable(what, e))?;
+    let r = (|| {
+        let version: i64 =
+            match cl.query_opt("SELECT version FROM mcr_schema", &[]).map_err(|e| unavailable(what, e))? {
+                Some(row) => row.get(0),
+                None => {
+                    cl.execute("INSERT INTO mcr_schema(version) VALUES (0)", &[])
+                        .map_err(|e| unavailable(what, e))?;
+                    0
+                }
+            };
+        let latest = MIGRATIONS.len() as i64;
+        if version > latest {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "database schema version {version} is newer than this mcr ({latest}); refusing to touch it"
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let mut tx = cl.transaction().map_err(|e| unavailable(what, e))?;
+            tx.batch_execute(sql).map_err(|e| unavailable(what, e))?;
+            tx.execute("UPDATE mcr_schema SET version = $1", &[&((i + 1) as i64)])
+                .map_err(|e| unavailable(what, e))?;
+            tx.commit().map_err(|e| unavailable(what, e))?;
+            log::info!("schema migrated engine=postgresql version={}", i + 1);
+        }
+        Ok(version)
+    })();
+    let unlock = cl.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATE_LOCK})"));
+    let version = r?;
+    unlock.map_err(|e| unavailable(what, e))?;
+    Ok(version)
+}
+
+/// Triggers and rules on mcr's tables: nothing of mcr's makes any, and one
+/// could hide or rewrite audit rows (the counterpart of SQLite's schema
+/// comparison).
+pub(super) fn foreign_objects(c: &mut PgConn) -> Result<Vec<String>> {
+    let what = "read schema";
+    let rows = c
+        .client
+        .query(
+            "SELECT 'trigger ' || tgname FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid
+               JOIN pg_namespace n ON n.oid = r.relnamespace
+              WHERE NOT t.tgisinternal AND n.nspname = current_schema()
+             UNION ALL
+             SELECT 'rule ' || rulename FROM pg_rules WHERE schemaname = current_schema()",
+            &[],
+        )
+        .map_err(|e| unavailable(what, e))?;
+    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+}
+
+/// An integer column of any width (and booleans as 0/1).
+pub(super) fn int(r: &postgres::Row, i: usize) -> Result<Option<i64>> {
+    let ty = r
+        .columns()
+        .get(i)
+        .map(|c| c.type_().clone())
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("read column: no column {i}")))?;
+    let v = match ty {
+        Type::INT8 => r.try_get::<_, Option<i64>>(i),
+        Type::INT4 => r.try_get::<_, Option<i32>>(i).map(|v| v.map(i64::from)),
+        Type::INT2 => r.try_get::<_, Option<i16>>(i).map(|v| v.map(i64::from)),
+        Type::BOOL => r.try_get::<_, Option<bool>>(i).map(|v| v.map(i64::from)),
+        other => return Err(Error::Internal(anyhow::anyhow!("read column: {other} is not an integer"))),
+    };
+    v.context("read column")
+}
+
+/// `?N` → `$N` outside quoted strings and identifiers.
+fn translate(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut quote: Option<char> = None;
+    let mut chars = sql.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match (quote, ch) {
+            (Some(q), c) if c == q => quote = None,
+            (None, '\'' | '"') => quote = Some(ch),
+            (None, '?') if chars.peek().is_some_and(|c| c.is_ascii_digit()) => {
+                out.push('$');
+                continue;
+            }
+            _ => {}
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Values are not printed (some are password hashes and token hashes).
+impl std::fmt::Debug for Arg<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Arg::Null => "NULL",
+            Arg::Int(_) => "<integer>",
+            Arg::Text(_) => "<text>",
+            Arg::Bytes(_) => "<bytes>",
+        })
+    }
+}
+
+impl ToSql for Arg<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Arg::Null => Ok(IsNull::Yes),
+            Arg::Int(v) => match *ty {
+                Type::INT4 => i32::try_from(*v)?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(*v)?.to_sql(ty, out),
+                Type::BOOL => (*v != 0).to_sql(ty, out),
+                _ => v.to_sql(ty, out),
+            },
+            Arg::Text(t) => t.to_sql(ty, out),
+            Arg::Bytes(b) => b.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parameters_are_renumbered_outside_quotes() {
+        assert_eq!(
+            super::translate("SELECT a FROM t WHERE x = ?1 AND y = ?12"),
+            "SELECT a FROM t WHERE x = $1 AND y = $12"
+        );
+        assert_eq!(super::translate("SELECT '?1', \"?2\" WHERE z = ?3"), "SELECT '?1', \"?2\" WHERE z = $3");
+        assert_eq!(super::translate("LIKE ?2 ESCAPE '\\'"), "LIKE $2 ESCAPE '\\'");
+    }
+}
