@@ -48,7 +48,7 @@ impl App {
                     "" => None,
                     path => Some(std::fs::read_to_string(path).context("read database.password_file")?),
                 };
-                Db::open_postgres(url, password.as_deref().map(str::trim))?
+                Db::open_postgres(url, password.as_deref().map(str::trim), dir)?
             }
         };
         let mut fresh = [0u8; 16];
@@ -56,7 +56,6 @@ impl App {
             .map_err(|e| Error::Internal(anyhow::anyhow!("random registry id: {e}")))?;
         let registry_id = db.write(|tx| crate::db::admin::registry_id(tx, &crate::model::to_hex(&fresh)))?;
         store.claim(&registry_id)?;
-        let (ui_key, _) = key_file(&dir.join("ui-csrf.key"))?;
         let key_path = audit_key_path(&config);
         let keyed_before = db.version_at_open() >= 4
             && (crate::audit::has_keyed_rows(&db)? || db.read(crate::db::audit::head)?.is_some());
@@ -71,8 +70,36 @@ impl App {
             )));
         }
         let (audit_key, key_is_new) = key_file(&key_path)?;
+        let ui_key = if db.is_shared() {
+            // Replicas share the database, hence the audit key; a UI form
+            // made by one replica must pass the CSRF check of another.
+            let check = derive(&audit_key, b"mcr audit key check");
+            let recorded =
+                db.write(|tx| crate::db::admin::audit_key_check(tx, &crate::model::to_hex(&check)))?;
+            if recorded != crate::model::to_hex(&check) {
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "the audit key {} is not the key the shared database's audit chain is written with: give every \
+                     replica the same key (audit.key_file)",
+                    key_path.display()
+                )));
+            }
+            derive(&audit_key, b"mcr ui csrf key")
+        } else {
+            key_file(&dir.join("ui-csrf.key"))?.0
+        };
         crate::audit::install_key(db.path(), audit_key);
         crate::audit::anchor(&db, clock.now(), db.version_at_open(), key_is_new)?;
+        if db.is_shared() && !checkpoint_exists {
+            // A replica's first start on the shared chain: its checkpoint
+            // begins at the head (the other replicas' checkpoints guard what
+            // came before); a marker keeps a later loss of the file visible.
+            let marker = dir.join("replica-joined");
+            if std::fs::symlink_metadata(&marker).is_err() {
+                crate::audit::reanchor_checkpoint(&db)?;
+                std::fs::write(&marker, b"").context("write replica marker")?;
+                log::info!("audit checkpoint of this replica started at the shared chain's head");
+            }
+        }
         let provider: Box<dyn IdentityProvider> = match config.auth.provider.as_str() {
             "mcias" => {
                 let ca = match config.auth.mcias_ca.as_str() {
@@ -216,6 +243,28 @@ pub fn existing_audit_key(config: &Config) -> Result<Option<[u8; 32]>> {
 /// new key would silently void what the old one signed), and so is a key
 /// that is a symlink or not its owner's alone (someone else may know it).
 /// Returns the key, and whether it was made now.
+/// How soon a replica sees what other replicas changed that it keeps in
+/// memory (the policy rules).
+pub const SHARED_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl App {
+    /// Reloads what other replicas may have changed in the shared database
+    /// and this process keeps in memory: the policy rules.
+    pub fn refresh_shared_state(&self) -> Result<()> {
+        let rules = self.db.read(crate::db::policy::rules)?;
+        self.policy.replace(rules);
+        Ok(())
+    }
+}
+
+/// A key of its own for `purpose`, derived from `key` (HMAC-SHA256).
+fn derive(key: &[u8; 32], purpose: &[u8]) -> [u8; 32] {
+    use hmac::{KeyInit, Mac};
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+    m.update(purpose);
+    m.finalize().into_bytes().into()
+}
+
 fn key_file(path: &std::path::Path) -> Result<([u8; 32], bool)> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     match std::fs::symlink_metadata(path) {

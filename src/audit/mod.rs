@@ -168,7 +168,7 @@ pub fn snapshot_mac_with(key: &[u8; 32], sha256: &str) -> String {
 pub static CHECKPOINT_ID: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 
 pub fn checkpoint_path(db: &Db) -> std::path::PathBuf {
-    db.path().with_file_name("audit.checkpoint")
+    db.local_dir().join("audit.checkpoint")
 }
 
 fn db_key(db: &Db) -> Result<[u8; 32]> {

@@ -508,6 +508,23 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
     }
     let mut gc = mcr::gc::scheduler::Scheduler::start(app.gc.clone(), app.config.gc_interval_secs())
         .context("start gc thread")?;
+    if app.db.is_shared() {
+        // Replicas: the policy rules other replicas change are in force
+        // here within SHARED_REFRESH.
+        let app = app.clone();
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("shared-refresh".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(mcr::app::SHARED_REFRESH);
+                    if let Err(e) = app.refresh_shared_state() {
+                        log::warn!("refresh from the shared database failed err={e}");
+                    }
+                }
+            })
+            .context("start refresh thread")?;
+    }
     let grpc_tls = if app.config.tls_enabled() {
         let c = &app.config.server;
         Some(mcr::http::tls::grpc_server_config(c.tls_cert.as_ref(), c.tls_key.as_ref())?)

@@ -167,3 +167,17 @@ pub fn registry_id(c: &Tx, fresh: &str) -> Result<String> {
         c.one("read registry id", "SELECT registry_id FROM registry WHERE id = 1", args![], |r| r.get(0))?;
     id.ok_or_else(|| crate::error::Error::Internal(anyhow::anyhow!("no registry id")))
 }
+
+/// The audit key's check value: the one recorded, or `mine` recorded now.
+pub fn audit_key_check(c: &Tx, mine: &str) -> Result<String> {
+    c.exec(
+        "record audit key check",
+        "UPDATE registry SET audit_key_check = ?1 WHERE id = 1 AND audit_key_check IS NULL",
+        args![mine],
+    )?;
+    let v =
+        c.one("read audit key check", "SELECT audit_key_check FROM registry WHERE id = 1", args![], |r| {
+            r.get::<Option<String>>(0)
+        })?;
+    Ok(v.flatten().unwrap_or_default())
+}

@@ -323,7 +323,9 @@ pub struct Db {
 #[derive(Debug)]
 enum Engine {
     Lite(PathBuf),
-    Pg(Box<pg::Target>),
+    /// The database, and this replica's data directory (its keys and the
+    /// audit checkpoint stay local).
+    Pg(Box<pg::Target>, PathBuf),
 }
 
 static INSTANCES: AtomicU64 = AtomicU64::new(1);
@@ -356,12 +358,12 @@ impl Db {
     /// Connects to PostgreSQL at `url` (`password`, when given, instead of
     /// one in the URL) and migrates it; replicas sharing the database take
     /// turns migrating.
-    pub fn open_postgres(url: &str, password: Option<&str>) -> Result<Db> {
+    pub fn open_postgres(url: &str, password: Option<&str>, data_dir: &Path) -> Result<Db> {
         let target = pg::Target::parse(url, password)?;
         let mut conn = pg::PgConn::connect(&target)?;
         let version_at_open = pg::migrate(&mut conn)?;
         let db = Db {
-            engine: Arc::new(Engine::Pg(Box::new(target))),
+            engine: Arc::new(Engine::Pg(Box::new(target), data_dir.to_path_buf())),
             instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
             version_at_open,
         };
@@ -380,13 +382,22 @@ impl Db {
     pub fn path(&self) -> &Path {
         match &*self.engine {
             Engine::Lite(p) => p,
-            Engine::Pg(t) => Path::new(t.name()),
+            Engine::Pg(t, _) => Path::new(t.name()),
+        }
+    }
+
+    /// The directory of this process's own files beside the database (the
+    /// audit checkpoint): the SQLite file's, or the data directory.
+    pub fn local_dir(&self) -> &Path {
+        match &*self.engine {
+            Engine::Lite(p) => p.parent().unwrap_or(Path::new(".")),
+            Engine::Pg(_, dir) => dir,
         }
     }
 
     /// True on PostgreSQL (shared by replicas), false on SQLite.
     pub fn is_shared(&self) -> bool {
-        matches!(&*self.engine, Engine::Pg(_))
+        matches!(&*self.engine, Engine::Pg(..))
     }
 
     fn connect_lite(&self, path: &Path) -> Result<Connection> {
@@ -410,9 +421,10 @@ impl Db {
             v.iter().position(|(i, _)| *i == self.instance).map(|pos| v.swap_remove(pos).1)
         });
         match (cached, &*self.engine) {
+            (Some(Cached::Pg(c)), Engine::Pg(t, _)) => Ok(Cached::Pg(Box::new(c.fresh(t)?))),
             (Some(c), _) => Ok(c),
             (None, Engine::Lite(path)) => Ok(Cached::Lite(self.connect_lite(path)?)),
-            (None, Engine::Pg(t)) => Ok(Cached::Pg(Box::new(pg::PgConn::connect(t)?))),
+            (None, Engine::Pg(t, _)) => Ok(Cached::Pg(Box::new(pg::PgConn::connect(t)?))),
         }
     }
 
@@ -502,7 +514,39 @@ impl Db {
     pub fn gc_lease(&self) -> Result<Option<GcLease>> {
         match &*self.engine {
             Engine::Lite(_) => Ok(Some(GcLease { _pg: None })),
-            Engine::Pg(t) => Ok(pg::PgConn::lease(t, pg::GC_LOCK)?.map(|c| GcLease { _pg: Some(c) })),
+            Engine::Pg(t, _) => Ok(pg::PgConn::lease(t, pg::GC_LOCK)?.map(|c| GcLease { _pg: Some(c) })),
+        }
+    }
+}
+
+impl Db {
+    /// Locks `digest` across every process sharing the database (committing
+    /// a blob and collecting it hold it, as they hold `BlobLocks` within one
+    /// process): a PostgreSQL session advisory lock on this thread's
+    /// connection, released when the guard drops on this thread; nothing on
+    /// SQLite, where one process owns the database.
+    pub fn lock_digest(&self, digest_hex: &str) -> Result<DigestLock> {
+        if !self.is_shared() {
+            return Ok(DigestLock { db: None, key: 0 });
+        }
+        let key = pg::digest_key(digest_hex);
+        self.read(|c| c.exec("lock digest", "SELECT pg_advisory_lock(?1)", args![key]))?;
+        Ok(DigestLock { db: Some(self.clone()), key })
+    }
+}
+
+/// Held while a blob is committed or collected (see `Db::lock_digest`).
+pub struct DigestLock {
+    db: Option<Db>,
+    key: i64,
+}
+
+impl Drop for DigestLock {
+    fn drop(&mut self) {
+        if let Some(db) = &self.db {
+            let key = self.key;
+            // A connection that broke since released the lock with it.
+            let _ = db.read(|c| c.exec("unlock digest", "SELECT pg_advisory_unlock(?1)", args![key]));
         }
     }
 }

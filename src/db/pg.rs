@@ -66,9 +66,16 @@ impl Target {
     }
 }
 
-/// A database that cannot be reached is a 503 for the client, not a 500.
+/// A database that cannot be reached, or is shutting down or out of
+/// resources, is a 503 for the client (retry), not a 500.
 fn unavailable(what: &str, e: postgres::Error) -> Error {
-    if e.is_closed() || e.as_db_error().is_none() {
+    let transient = match e.as_db_error() {
+        None => true,
+        // SQLSTATE classes: 08 connection exception, 53 insufficient
+        // resources, 57 operator intervention (shutdown), 58 system error.
+        Some(db) => matches!(&db.code().code()[..2], "08" | "53" | "57" | "58"),
+    };
+    if transient || e.is_closed() {
         Error::Unavailable(format!("database: {what}: {e}"))
     } else {
         Error::Internal(anyhow::Error::new(e).context(what.to_string()))
@@ -78,16 +85,31 @@ fn unavailable(what: &str, e: postgres::Error) -> Error {
 pub(super) struct PgConn {
     client: postgres::Client,
     statements: HashMap<String, postgres::Statement>,
+    /// When this connection last answered (see `fresh`).
+    used: std::time::Instant,
 }
 
 impl PgConn {
     pub(super) fn connect(t: &Target) -> Result<PgConn> {
         let client = t.config.connect(postgres::NoTls).map_err(|e| unavailable("connect", e))?;
-        Ok(PgConn { client, statements: HashMap::new() })
+        Ok(PgConn { client, statements: HashMap::new(), used: std::time::Instant::now() })
     }
 
     pub(super) fn is_closed(&self) -> bool {
         self.client.is_closed()
+    }
+
+    /// This connection if it still works, else a new one: a connection idle
+    /// for a while is checked first (the server may have restarted since),
+    /// so a request fails only when the database is really down.
+    pub(super) fn fresh(mut self, t: &Target) -> Result<PgConn> {
+        if self.used.elapsed() > Duration::from_secs(1)
+            && self.client.is_valid(Duration::from_secs(2)).is_err()
+        {
+            return PgConn::connect(t);
+        }
+        self.used = std::time::Instant::now();
+        Ok(self)
     }
 
     fn statement(&mut self, what: &str, sql: &str) -> Result<postgres::Statement> {
@@ -160,12 +182,17 @@ impl PgConn {
 pub(super) fn migrate(c: &mut PgConn) -> Result<i64> {
     let cl = &mut c.client;
     let what = "migrate database";
-    cl.batch_execute(&format!(
-        "SELECT pg_advisory_lock({MIGRATE_LOCK});
-         CREATE TABLE IF NOT EXISTS mcr_schema (version BIGINT NOT NULL);"
-    ))
-    .map_err(|e| unavailable(what, e))?;
+    cl.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATE_LOCK})"))
+        .map_err(|e| unavailable(what, e))?;
     let r = (|| {
+        let exists: bool = cl
+            .query_one("SELECT to_regclass('mcr_schema') IS NOT NULL", &[])
+            .map_err(|e| unavailable(what, e))?
+            .get(0);
+        if !exists {
+            cl.batch_execute("CREATE TABLE mcr_schema (version BIGINT NOT NULL)")
+                .map_err(|e| unavailable(what, e))?;
+        }
         let version: i64 =
             match cl.query_opt("SELECT version FROM mcr_schema", &[]).map_err(|e| unavailable(what, e))? {
                 Some(row) => row.get(0),
@@ -231,6 +258,13 @@ pub(super) fn int(r: &postgres::Row, i: usize) -> Result<Option<i64>> {
         other => return Err(Error::Internal(anyhow::anyhow!("read column: {other} is not an integer"))),
     };
     v.context("read column")
+}
+
+/// The advisory lock key of a digest: its first 60 bits, in a namespace of
+/// their own (the top nibble), apart from the fixed keys above.
+pub(super) fn digest_key(hex: &str) -> i64 {
+    let head = hex.get(..15).and_then(|h| i64::from_str_radix(h, 16).ok()).unwrap_or(0);
+    (0x7i64 << 60) | head
 }
 
 /// `?N` → `$N` outside quoted strings and identifiers.

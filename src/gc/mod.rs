@@ -189,6 +189,10 @@ pub fn run(gc: &Gc, actor: &str, run_id: u64) -> Result<GcReport> {
 
 fn collect(gc: &Gc, actor: &str, run_id: u64, started_at: i64) -> Result<GcReport> {
     let p = &gc.parts;
+    // One collection across every replica sharing the database.
+    let Some(_lease) = p.db.gc_lease()? else {
+        return Err(Error::Busy("garbage collection is already running on another replica".into()));
+    };
     let cutoff = started_at - p.min_age_secs;
     let delete_untagged = p.delete_untagged;
     // Phase 1: rows, in one transaction.
@@ -218,6 +222,13 @@ fn collect(gc: &Gc, actor: &str, run_id: u64, started_at: i64) -> Result<GcRepor
             continue;
         };
         let _lock = p.locks.lock(&digest);
+        let _shared = match p.db.lock_digest(digest.hex()) {
+            Ok(l) => l,
+            Err(e) => {
+                report.errors.push(format!("{d}: {e}"));
+                continue;
+            }
+        };
         match p.db.read(|c| db::gc::blob_exists(c, &d)) {
             Ok(true) => continue, // re-uploaded since phase 1: keep
             Ok(false) => {}
@@ -300,7 +311,8 @@ pub fn reconcile(gc: &Gc, actor: &str, sessions: &dyn UploadSessions) -> Result<
             return;
         };
         let _lock = p.locks.lock(&digest);
-        let r = p.db.read(|c| db::gc::blob_exists(c, &digest.to_string())).and_then(|exists| {
+        let r = p.db.lock_digest(digest.hex()).and_then(|_shared| {
+            let exists = p.db.read(|c| db::gc::blob_exists(c, &digest.to_string()))?;
             if !exists {
                 let size = p.store.stat(&digest)?.unwrap_or(0);
                 if p.store.delete_blob(&digest)? {
@@ -342,6 +354,7 @@ pub fn reconcile(gc: &Gc, actor: &str, sessions: &dyn UploadSessions) -> Result<
     for d in candidates {
         let Ok(digest) = Digest::parse(&d) else { continue };
         let _lock = p.locks.lock(&digest);
+        let _shared = p.db.lock_digest(digest.hex())?;
         if p.db.read(|c| db::gc::blob_exists(c, &d))? && p.store.stat(&digest)?.is_none() {
             rep.missing_files.push(d);
         }

@@ -326,9 +326,11 @@ fn verify_and_commit(
     if &actual != digest {
         return Err(Error::DigestMismatch { expected: digest.to_string(), actual: actual.to_string() });
     }
-    // File and row under the digest's lock: garbage collection checks the
-    // row and unlinks under the same lock.
+    // File and row under the digest's lock (this process's, and the
+    // database's for replicas): garbage collection checks the row and
+    // unlinks under the same locks.
     let _lock = ctx.app.blob_locks.lock(digest);
+    let _shared = ctx.app.db.lock_digest(digest.hex())?;
     ctx.app.store.commit_upload(id, digest, size)?;
     let now = ctx.app.now();
     let d = digest.to_string();

@@ -12,6 +12,7 @@ mod gc;
 mod grpc;
 mod mcias;
 mod mcrctl;
+mod replicas;
 mod s3;
 mod server;
 mod skopeo;

@@ -1,6 +1,6 @@
 //! Test support, by concern: `app` (in process), `server` (the real
 //! binary), `layout` (OCI image layouts and client commands), `certs` (TLS),
-//! `browser` (headless Chromium over WebDriver), `swift` (an object store).
+//! `browser` (headless Chromium over WebDriver), `swift` (an object store), `scale` (PostgreSQL, HAProxy).
 
 #![allow(dead_code)]
 
@@ -8,6 +8,7 @@ mod app;
 mod browser;
 mod certs;
 mod layout;
+mod scale;
 mod server;
 mod swift;
 
@@ -15,6 +16,7 @@ pub use app::*;
 pub use browser::*;
 pub use certs::*;
 pub use layout::*;
+pub use scale::*;
 pub use server::*;
 pub use swift::*;
 

@@ -1,0 +1,254 @@
+//! Scale-out (R-SCALE-2..5): three `mcr serve` replicas behind HAProxy
+//! (round-robin, so consecutive requests land on different replicas), on a
+//! three-replica Swift ring (`s3api`) and PostgreSQL, all real and started
+//! here.  One set of engines serves every phase (they take ~20 s to start).
+
+use crate::support::*;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn skopeo(args: &[&str]) -> std::process::Output {
+    Command::new("skopeo").arg("--insecure-policy").args(args).output().expect("run skopeo")
+}
+
+/// Pushes an image of `sizes` layers to `repo:tag` at `host` and returns
+/// its layout and manifest digest.
+fn push(
+    host: &str,
+    creds: &str,
+    dir: &std::path::Path,
+    repo: &str,
+    tag: &str,
+    seed: u64,
+    sizes: &[usize],
+) -> String {
+    let mut layout = Layout::new(dir);
+    let img = layout.image_sized(Some(tag), seed, sizes, "amd64");
+    let src = format!("oci:{}:{tag}", dir.display());
+    let dst = format!("docker://{host}/{repo}:{tag}");
+    let out = skopeo(&["copy", "-q", "--dest-tls-verify=false", "--dest-creds", creds, &src, &dst]);
+    assert!(out.status.success(), "push {repo}:{tag}: {}", String::from_utf8_lossy(&out.stderr));
+    img.digest
+}
+
+/// Pulls `repo:tag` from `host` and checks every blob against its digest.
+fn pull_ok(host: &str, creds: &str, repo: &str, tag: &str) -> Result<(), String> {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("out");
+    let src = format!("docker://{host}/{repo}:{tag}");
+    let dst = format!("oci:{}:{tag}", out_dir.display());
+    let out = skopeo(&["copy", "-q", "--src-tls-verify=false", "--src-creds", creds, &src, &dst]);
+    if !out.status.success() {
+        return Err(format!("pull {repo}:{tag}: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    for e in std::fs::read_dir(out_dir.join("blobs/sha256")).unwrap() {
+        let e = e.unwrap();
+        let want = format!("sha256:{}", e.file_name().to_string_lossy());
+        if sha256(&std::fs::read(e.path()).unwrap()) != want {
+            return Err(format!("{repo}:{tag}: {want} came back changed"));
+        }
+    }
+    Ok(())
+}
+
+/// The access-log lines of `srv` that mention `needle`.
+fn served(srv: &Server, needle: &str) -> usize {
+    srv.log().lines().filter(|l| l.contains("access") && l.contains(needle)).count()
+}
+
+#[test]
+fn three_replicas_behind_haproxy_on_swift_and_postgres() {
+    let swift = Swift::start();
+    let pg = Postgres::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let lb_port = free_port();
+    let mut env = swift.env("replicas/");
+    env.extend(pg.env());
+    env.push(("MCR_AUDIT_KEY_FILE".into(), tmp.path().join("audit.key").display().to_string()));
+    env.push(("MCR_SERVER_EXTERNAL_URL".into(), format!("http://127.0.0.1:{lb_port}")));
+    // A short grace period: blobs a push has uploaded but no manifest names
+    // yet are kept for it (with none, GC may take them: by design).
+    env.push(("MCR_GC_MIN_AGE".into(), "5s".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let data = |i: usize| tmp.path().join(format!("r{i}"));
+    let r0 = Server::start_on(&data(0), &env);
+    let mut replicas = vec![r0];
+    for i in 1..3 {
+        let mut r = Server::start_on(&data(i), &env);
+        r.admin = replicas[0].admin.clone();
+        replicas.push(r);
+    }
+    assert!(!replicas[0].admin.is_empty(), "the first replica made the admin");
+    let backends: Vec<SocketAddr> = replicas.iter().map(|r| r.addr).collect();
+    let lb = Haproxy::start(lb_port, &backends);
+    let host = lb.addr.to_string();
+    let creds = replicas[0].creds();
+    let auth = replicas[0].admin_auth();
+    let via_lb = |method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]| {
+        let mut h = headers.to_vec();
+        h.push(("Authorization", &auth));
+        http(lb.addr, method, path, &h, body)
+    };
+
+    // A chunked upload whose chunks land on different replicas: the
+    // session lives in PostgreSQL and the bucket, its hash state too.
+    let blob = bytes(41, (13 << 20) + 5);
+    let r = via_lb("POST", "/v2/scale/chunked/blobs/uploads/", &[], b"");
+    assert_eq!(r.status, 202, "{}", r.text());
+    let loc = r.header("Location").unwrap().to_string();
+    let id = loc.rsplit('/').next().unwrap().split('?').next().unwrap().to_string();
+    let cuts = [0, 3 << 20, 7 << 20, 11 << 20, blob.len()];
+    for w in cuts.windows(2) {
+        let range = format!("{}-{}", w[0], w[1] - 1);
+        let r = via_lb("PATCH", &loc, &[("Content-Range", &range)], &blob[w[0]..w[1]]);
+        assert_eq!(r.status, 202, "PATCH {range}: {}", r.text());
+    }
+    let d = sha256(&blob);
+    let sep = if loc.contains('?') { '&' } else { '?' };
+    let r = via_lb("PUT", &format!("{loc}{sep}digest={d}"), &[], b"");
+    assert_eq!(r.status, 201, "{}", r.text());
+    let on: Vec<usize> = replicas.iter().map(|s| served(s, &id)).collect();
+    assert!(
+        on.iter().filter(|n| **n > 0).count() >= 2,
+        "the session's requests all went to one replica: {on:?}"
+    );
+    for srv in &replicas {
+        let r = srv.http("GET", &format!("/v2/scale/chunked/blobs/{d}"), &[], b"");
+        assert_eq!(r.status, 200);
+        assert!(r.body == blob, "replica {} serves the blob whole", srv.addr);
+    }
+
+    // skopeo through the balancer: multi-layer images in, and back out.
+    let dir = tempfile::tempdir().unwrap();
+    push(&host, &creds, &dir.path().join("a"), "scale/app", "v1", 51, &[2000, 6 << 20, 30_000]);
+    pull_ok(&host, &creds, "scale/app", "v1").unwrap();
+
+    // A policy rule made on one replica is in force on the others within
+    // the refresh interval (2 s).
+    let rule = serde_json::json!({
+        "priority": 1, "effect": "deny", "description": "no pulls of scale/app",
+        "actions": ["pull"], "repositories": ["scale/app"]
+    });
+    let r = replicas[1].http(
+        "POST",
+        "/v1/policy/rules",
+        &[("Content-Type", "application/json")],
+        rule.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let rule_id = r.json()["id"].as_i64().unwrap();
+    std::thread::sleep(Duration::from_millis(2600));
+    for srv in [&replicas[0], &replicas[2]] {
+        let r = srv.http("GET", "/v2/scale/app/manifests/v1", &[], b"");
+        assert_eq!(r.status, 403, "replica {} still allows the pull: {}", srv.addr, r.text());
+    }
+    let r = replicas[1].http("DELETE", &format!("/v1/policy/rules/{rule_id}"), &[], b"");
+    assert_eq!(r.status, 204, "{}", r.text());
+    std::thread::sleep(Duration::from_millis(2600));
+
+    // Garbage collection over and over on one replica while the others
+    // push: nothing acknowledged is lost.
+    let stop = Arc::new(AtomicBool::new(false));
+    let gc_runs = std::thread::scope(|s| {
+        let gc = s.spawn(|| {
+            let mut runs = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let r = replicas[0].http("POST", "/v1/gc", &[], b"");
+                assert!(r.status == 202 || r.status == 409, "gc: {} {}", r.status, r.text());
+                runs += (r.status == 202) as usize;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            runs
+        });
+        // Stops the GC loop however the pushes end (a failed push panics,
+        // and the scope would wait for the loop forever).
+        struct StopOnDrop<'a>(&'a AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _stop = StopOnDrop(&stop);
+        for n in 0..4u64 {
+            let srv = &replicas[1 + (n as usize % 2)];
+            push(
+                &srv.host(),
+                &creds,
+                &dir.path().join(format!("g{n}")),
+                "scale/gc",
+                &format!("t{n}"),
+                60 + n,
+                &[1500, 40_000 + n as usize],
+            );
+        }
+        stop.store(true, Ordering::Relaxed);
+        gc.join().unwrap()
+    });
+    assert!(gc_runs >= 2, "GC ran {gc_runs} times during the pushes");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while replicas[0].http("GET", "/v1/gc/status", &[], b"").json()["running"] == true {
+        assert!(Instant::now() < deadline, "GC did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for n in 0..4 {
+        pull_ok(&host, &creds, "scale/gc", &format!("t{n}")).unwrap();
+    }
+
+    // One replica killed mid-push: the client's retry through the balancer
+    // completes on the others.
+    let big = dir.path().join("big");
+    let killer = {
+        let pid = replicas[2].pid();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        })
+    };
+    let mut layout = Layout::new(&big);
+    layout.image_sized(Some("v1"), 70, &[24 << 20, 24 << 20], "amd64");
+    let src = format!("oci:{}:v1", big.display());
+    let dst = format!("docker://{host}/scale/big:v1");
+    let first = skopeo(&["copy", "-q", "--dest-tls-verify=false", "--dest-creds", &creds, &src, &dst]);
+    killer.join().unwrap();
+    replicas[2].kill();
+    if !first.status.success() {
+        let retry = skopeo(&["copy", "-q", "--dest-tls-verify=false", "--dest-creds", &creds, &src, &dst]);
+        assert!(retry.status.success(), "the retry failed: {}", String::from_utf8_lossy(&retry.stderr));
+    }
+    pull_ok(&host, &creds, "scale/big", "v1").unwrap();
+
+    // PostgreSQL restarted: clear 503s while it is down, then everything
+    // works again and nothing is corrupt.
+    pg.stop();
+    let r = replicas[0].http("GET", "/v2/scale/app/tags/list", &[], b"");
+    assert_eq!(r.status, 503, "with the database down: {} {}", r.status, r.text());
+    assert!(r.text().contains("UNAVAILABLE") || r.text().contains("errors"), "{}", r.text());
+    pg.start_again();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = replicas[0].http("GET", "/v2/scale/app/tags/list", &[], b"");
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after the database restart: {} {}",
+            r.status,
+            r.text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    pull_ok(&host, &creds, "scale/app", "v1").unwrap();
+
+    // One audit chain, written by every replica, verifies.
+    for srv in &replicas[..2] {
+        let v = srv.http("GET", "/v1/audit/verify", &[], b"");
+        assert_eq!(v.status, 200, "{}", v.text());
+        let v = v.json();
+        assert_eq!(v["first_broken"], serde_json::Value::Null, "{v}");
+        assert!(v["rows"].as_u64().unwrap() > 20, "{v}");
+    }
+}

@@ -1,0 +1,126 @@
+//! The scale-out fixtures: a throwaway PostgreSQL (`scripts/postgres`) and
+//! HAProxy in front of replicas, both stopped when dropped.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(name)
+}
+
+pub struct Postgres {
+    dir: TempDir,
+    pub url: String,
+    pub password_file: PathBuf,
+}
+
+impl Postgres {
+    pub fn start() -> Postgres {
+        let dir = tempfile::Builder::new().prefix("mcr-pg").tempdir().unwrap();
+        let out = Command::new(script("postgres"))
+            .arg("start")
+            .arg(dir.path().join("pg"))
+            .env("PG_OWNER_PID", std::process::id().to_string())
+            .output()
+            .expect("run scripts/postgres");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "scripts/postgres start: {text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let vars: HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
+        let password_file = dir.path().join("password");
+        std::fs::write(&password_file, vars["PG_PASSWORD"]).unwrap();
+        Postgres { url: vars["PG_URL"].to_string(), password_file, dir }
+    }
+
+    /// `MCR_DATABASE_*` for `mcr serve`.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("MCR_DATABASE_URL".into(), self.url.clone()),
+            ("MCR_DATABASE_PASSWORD_FILE".into(), self.password_file.display().to_string()),
+        ]
+    }
+
+    /// Stops and starts the server (same cluster, same port).
+    pub fn restart(&self) {
+        let st =
+            Command::new(script("postgres")).arg("restart").arg(self.dir.path().join("pg")).status().unwrap();
+        assert!(st.success(), "scripts/postgres restart");
+    }
+
+    pub fn stop(&self) {
+        let _ = Command::new(script("postgres")).arg("stop").arg(self.dir.path().join("pg")).status();
+    }
+
+    pub fn start_again(&self) {
+        self.restart();
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A loopback port free now (for a listener started later).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// HAProxy on `port`, round-robin over `backends`, one request at a time
+/// per connection to a replica (so consecutive requests land on different
+/// replicas).
+pub struct Haproxy {
+    child: Child,
+    pub addr: SocketAddr,
+    _dir: TempDir,
+}
+
+impl Haproxy {
+    pub fn start(port: u16, backends: &[SocketAddr]) -> Haproxy {
+        let dir = tempfile::tempdir().unwrap();
+        let servers: String = backends
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("  server r{i} {a} check inter 500ms fall 2 rise 1\n"))
+            .collect();
+        let cfg = format!(
+            "global\n  maxconn 2000\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 300s\n  \
+             timeout server 300s\n  option http-server-close\n  retries 2\n  option redispatch\n\
+             frontend fe\n  bind 127.0.0.1:{port}\n  default_backend be\n\
+             backend be\n  balance roundrobin\n  option httpchk GET /v2/\n  http-check expect status 200,401\n{servers}"
+        );
+        let path = dir.path().join("haproxy.cfg");
+        std::fs::write(&path, cfg).unwrap();
+        let child = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn haproxy (scripts/test installs it)");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "haproxy did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Haproxy { child, addr, _dir: dir }
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
