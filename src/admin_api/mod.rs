@@ -148,7 +148,9 @@ fn code(e: &Error) -> (u16, &'static str) {
         | Error::BodyIncomplete(_) => (400, "INVALID_ARGUMENT"),
         Error::ManifestTooLarge { .. } | Error::BodyTooLarge { .. } => (413, "TOO_LARGE"),
         Error::UploadOutOfOrder { .. } | Error::RangeNotSatisfiable { .. } => (416, "RANGE_INVALID"),
-        Error::Unsupported(_) | Error::MethodNotAllowed => (405, "METHOD_NOT_ALLOWED"),
+        Error::MethodNotAllowed => (405, "METHOD_NOT_ALLOWED"),
+        // A feature this configuration does not have (snapshots of PostgreSQL).
+        Error::Unsupported(_) => (501, "NOT_IMPLEMENTED"),
         Error::Unauthenticated => (401, "UNAUTHENTICATED"),
         Error::InsufficientScope { .. } => (403, "PERMISSION_DENIED"),
         Error::Denied(_) => (403, "PERMISSION_DENIED"),

@@ -119,9 +119,9 @@ pub struct Filter {
 pub fn query(c: &Conn, f: &Filter) -> Result<Vec<AuditRow>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM audit_log
-         WHERE (?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR time < ?2)
-           AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR actor = ?4)
-           AND (?5 IS NULL OR repository = ?5) AND (?6 IS NULL OR id > ?6)
+         WHERE (CAST(?1 AS BIGINT) IS NULL OR time >= ?1) AND (CAST(?2 AS BIGINT) IS NULL OR time < ?2)
+           AND (CAST(?3 AS TEXT) IS NULL OR event_type = ?3) AND (CAST(?4 AS TEXT) IS NULL OR actor = ?4)
+           AND (CAST(?5 AS TEXT) IS NULL OR repository = ?5) AND (CAST(?6 AS BIGINT) IS NULL OR id > ?6)
          ORDER BY id LIMIT ?7"
     );
     c.all(

@@ -336,8 +336,25 @@ enum Cached {
     Pg(Box<pg::PgConn>),
 }
 
+/// A thread's connections.  A PostgreSQL client closes through its own
+/// small runtime, whose thread-locals may already be gone when the
+/// thread's are destroyed: that panic is contained here (the socket closes
+/// as the client unwinds), since a panic out of a thread-local destructor
+/// aborts the process.
+struct Conns(Vec<(u64, Cached)>);
+
+impl Drop for Conns {
+    fn drop(&mut self) {
+        for (_, c) in self.0.drain(..) {
+            if let Cached::Pg(pg) = c {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(pg)));
+            }
+        }
+    }
+}
+
 thread_local! {
-    static CONNS: RefCell<Vec<(u64, Cached)>> = const { RefCell::new(Vec::new()) };
+    static CONNS: RefCell<Conns> = const { RefCell::new(Conns(Vec::new())) };
 }
 
 impl Db {
@@ -417,7 +434,7 @@ impl Db {
     /// a nested call simply opens a second connection instead of panicking.
     fn take(&self) -> Result<Cached> {
         let cached = CONNS.with(|c| {
-            let mut v = c.borrow_mut();
+            let v = &mut c.borrow_mut().0;
             v.iter().position(|(i, _)| *i == self.instance).map(|pos| v.swap_remove(pos).1)
         });
         match (cached, &*self.engine) {
@@ -437,7 +454,7 @@ impl Db {
             }
         }
         CONNS.with(|c| {
-            let mut v = c.borrow_mut();
+            let v = &mut c.borrow_mut().0;
             if !v.iter().any(|(i, _)| *i == self.instance) {
                 v.push((self.instance, conn));
             }
@@ -503,7 +520,7 @@ impl Db {
 
     /// Closes this thread's cached connection (tests and shutdown).
     pub fn close_thread_connection(&self) {
-        CONNS.with(|c| c.borrow_mut().retain(|(i, _)| *i != self.instance));
+        CONNS.with(|c| c.borrow_mut().0.retain(|(i, _)| *i != self.instance));
     }
 
     /// A registry-wide lease for one garbage collection: on PostgreSQL a

@@ -344,6 +344,24 @@ impl BlobStore for FsStore {
         Ok(())
     }
 
+    /// The data directory's blobs belong to the database that first used
+    /// them (`<data>/blobs/registry`): a directory from before the marker is
+    /// adopted, another registry's is refused (reconcile would take every
+    /// blob the database does not know for an orphan).
+    fn claim(&self, registry_id: &str) -> Result<()> {
+        let marker = self.blobs.join("registry");
+        match not_found_none(fs::read_to_string(&marker), "read the registry marker")? {
+            Some(owner) if owner.trim() == registry_id => Ok(()),
+            Some(owner) => Err(Error::Internal(anyhow::anyhow!(
+                "the blobs in {} belong to registry {} and the database is registry {registry_id}: is \
+                 database.url right? (reconcile would otherwise remove every blob this database does not know)",
+                self.blobs.display(),
+                owner.trim()
+            ))),
+            None => fs::write(&marker, registry_id).context("write the registry marker"),
+        }
+    }
+
     fn delete_blob(&self, digest: &Digest) -> Result<bool> {
         Ok(not_found_none(fs::remove_file(self.blob_path(digest)), "remove blob")?.is_some())
     }

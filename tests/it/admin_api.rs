@@ -228,6 +228,7 @@ fn audit_users_over_rest() {
 
 #[test]
 fn snapshot_while_writing_then_restore() {
+    crate::sqlite_only!();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut srv = Server::start_on(&data, &[]);
@@ -326,6 +327,7 @@ fn snapshot_while_writing_then_restore() {
 /// database's own files; a refused restore changes nothing.
 #[test]
 fn restore_refuses_what_it_cannot_verify() {
+    crate::sqlite_only!();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut srv = Server::start_on(&data, &[]);

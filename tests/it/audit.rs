@@ -108,6 +108,9 @@ fn scripted_session_is_recorded_in_order_and_the_chain_holds() {
         }
     }
 
+    if on_postgres() {
+        return; // the edits below work on the SQLite file itself
+    }
     // Edit a row behind mcr's back: verification names it.
     let db = rusqlite::Connection::open(t.dir.path().join("data/mcr.db")).unwrap();
     db.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 5", []).unwrap();
@@ -123,6 +126,7 @@ fn scripted_session_is_recorded_in_order_and_the_chain_holds() {
 
 #[test]
 fn real_server_logs_and_db_hold_no_secrets_and_cli_verifies() {
+    crate::sqlite_only!();
     let mut srv = Server::start();
     let mcr = env!("CARGO_BIN_EXE_mcr");
     let data = srv.data_dir.clone();
@@ -264,6 +268,7 @@ fn some_events(t: &TestApp, n: u64) {
 /// chain passes.
 #[test]
 fn the_keyed_chain_names_truncation_gaps_swaps_and_rehashing() {
+    crate::sqlite_only!();
     let verify = |t: &TestApp| mcr::audit::verify(&t.app.db).unwrap();
     // Clean.
     let t = TestApp::new();
@@ -309,6 +314,7 @@ fn the_keyed_chain_names_truncation_gaps_swaps_and_rehashing() {
 /// unkeyed part is still named.
 #[test]
 fn an_unkeyed_chain_migrates_and_still_verifies() {
+    crate::sqlite_only!();
     let t = TestApp::new();
     some_events(&t, 3);
     // Make it a chain as mcr wrote before version 4.
@@ -316,6 +322,8 @@ fn an_unkeyed_chain_migrates_and_still_verifies() {
     let db = rusqlite::Connection::open(data.join("mcr.db")).unwrap();
     rehash_without_key(&db);
     db.execute_batch("DROP TABLE audit_meta; DROP TABLE registry; PRAGMA user_version = 3;").unwrap();
+    // Nor did its data directory carry a registry marker.
+    std::fs::remove_file(t.dir.path().join("data/blobs/registry")).unwrap();
     let legacy_rows: i64 = db.query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0)).unwrap();
     drop(db);
     std::fs::remove_file(data.join("audit.checkpoint")).unwrap();
@@ -365,6 +373,7 @@ fn a_missing_audit_key_stops_the_start() {
 /// named by verify, or refused outright.
 #[test]
 fn what_an_attacker_without_the_key_tried_is_caught() {
+    crate::sqlite_only!();
     let cp_path = |t: &TestApp| t.dir.path().join("data/audit.checkpoint");
     // Every row made "legacy" (keyed_from past the end, in the database and
     // in a rewritten checkpoint), re-hashed with SHA-256.
@@ -426,6 +435,7 @@ fn what_an_attacker_without_the_key_tried_is_caught() {
 /// that deletes rows after their insert. Each fails verify or the start.
 #[test]
 fn the_second_round_of_attacks_without_the_key_is_caught() {
+    crate::sqlite_only!();
     // All rows "legacy", keyed start past the end, no checkpoint.
     let t = TestApp::new();
     some_events(&t, 3);
@@ -497,6 +507,7 @@ fn the_second_round_of_attacks_without_the_key_is_caught() {
 /// it. `mcr audit verify --expect LAST_ID:HASH`.
 #[test]
 fn a_shipped_checkpoint_catches_a_rollback_of_the_log() {
+    crate::sqlite_only!();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut srv = Server::start_on(&data, &[]);
@@ -538,6 +549,7 @@ fn a_shipped_checkpoint_catches_a_rollback_of_the_log() {
 /// outright. Each fails verify (promptly) or the start.
 #[test]
 fn the_third_round_of_attacks_without_the_key_is_caught() {
+    crate::sqlite_only!();
     // A trigger whose type was rewritten in sqlite_master.
     let t = TestApp::new();
     some_events(&t, 1);
@@ -572,6 +584,8 @@ fn the_third_round_of_attacks_without_the_key_is_caught() {
     db.execute("DELETE FROM audit_log WHERE event_type = 'push' AND id = (SELECT max(id) FROM audit_log WHERE event_type = 'push')", []).unwrap();
     rehash_without_key(&db);
     db.execute_batch("DROP TABLE audit_meta; DROP TABLE registry; PRAGMA user_version = 3;").unwrap();
+    // Nor did its data directory carry a registry marker.
+    std::fs::remove_file(t.dir.path().join("data/blobs/registry")).unwrap();
     drop(db);
     let (_d, app) = reopen(t);
     let app = app.unwrap();
@@ -587,6 +601,17 @@ fn the_third_round_of_attacks_without_the_key_is_caught() {
     for f in ["mcr.db", "mcr.db-wal", "mcr.db-shm"] {
         let _ = std::fs::remove_file(dir.join(f));
     }
+    // Not a fresh start: the blobs name the registry whose database went.
+    let err = match mcr::app::App::open(config.clone(), mcr::storage::open(&config.storage).unwrap()) {
+        Ok(_) => panic!("a deleted database started as a fresh registry"),
+        Err(e) => format!("{e:?}"),
+    };
+    assert!(err.contains("belong to registry"), "{err}");
+    // Without the marker either, the audit key and checkpoint still tell.
+    std::fs::remove_file(dir.join("blobs/registry")).unwrap();
+    for f in ["mcr.db", "mcr.db-wal", "mcr.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
     let app = mcr::app::App::open(config.clone(), mcr::storage::open(&config.storage).unwrap()).unwrap();
     let v = mcr::audit::verify(&app.db).unwrap();
     assert!(v.first_broken.is_some(), "a deleted database is not a fresh start: {v:?}");
@@ -597,6 +622,7 @@ fn the_third_round_of_attacks_without_the_key_is_caught() {
 /// statistics tables ANALYZE makes are not.
 #[test]
 fn a_trigger_in_sqlites_namespace_is_foreign_and_analyze_is_not() {
+    crate::sqlite_only!();
     let t = TestApp::new();
     some_events(&t, 1);
     open(&t).execute_batch("ANALYZE;").unwrap();

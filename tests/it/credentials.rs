@@ -132,7 +132,7 @@ fn user_changes_from_another_process_take_effect_on_the_next_request() {
     add_user(&srv, "eve", "eve-password-1");
     let eve = basic("eve", "eve-password-1");
     assert_eq!(http(srv.addr, "GET", "/v2/", &[("Authorization", &eve)], b"").status, 200);
-    let out = Command::new(env!("CARGO_BIN_EXE_mcr"))
+    let out = mcr_on(&srv.data_dir)
         .args(["user", "disable", "eve", "--data-dir"])
         .arg(&srv.data_dir)
         .output()

@@ -431,8 +431,7 @@ fn offline_commands_refuse_a_data_directory_in_use() {
     let data = dir.path().join("data");
     let mut srv = Server::start_on(&data, &[]);
     let run = |args: &[&str]| {
-        let out =
-            Command::new(env!("CARGO_BIN_EXE_mcr")).args(args).arg("--data-dir").arg(&data).output().unwrap();
+        let out = mcr_on(&data).args(args).arg("--data-dir").arg(&data).output().unwrap();
         (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
     for cmd in [&["gc"][..], &["reconcile"], &["restore", "/nonexistent.db"]] {
@@ -459,6 +458,7 @@ fn offline_commands_refuse_a_data_directory_in_use() {
 /// installation is tightened at start, with a log line.
 #[test]
 fn the_data_directory_is_its_owners_alone() {
+    crate::sqlite_only!();
     use std::os::unix::fs::PermissionsExt;
     fn walk(dir: &std::path::Path, bad: &mut Vec<String>, files: &mut usize) {
         let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
@@ -515,6 +515,7 @@ fn the_data_directory_is_its_owners_alone() {
 /// writes through a symlink at its temporary name.
 #[test]
 fn planted_symlinks_are_refused() {
+    crate::sqlite_only!();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut srv = Server::start_on(&data, &[]);

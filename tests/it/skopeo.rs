@@ -218,8 +218,7 @@ fn skopeo_with_a_wrong_password_or_without_rights_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
     assert!(err.contains("unauthorized") || err.contains("invalid username/password"), "{err}");
     // A system account without a rule: authenticated, but denied.
-    let mcr = env!("CARGO_BIN_EXE_mcr");
-    let mut add = std::process::Command::new(mcr)
+    let mut add = mcr_on(&srv.data_dir)
         .args(["user", "add", "builder", "--system", "--password-stdin", "--data-dir"])
         .arg(&srv.data_dir)
         .stdin(std::process::Stdio::piped())

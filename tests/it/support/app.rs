@@ -61,6 +61,10 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::default();
         config.storage.data_dir = dir.path().join("data");
+        if let Some((url, password_file)) = test_database(&config.storage.data_dir) {
+            config.database.url = url;
+            config.database.password_file = password_file.display().to_string();
+        }
         f(&mut config);
         let store = mcr::storage::open(&config.storage).unwrap();
         let app = App::open_with_clock(config, store, clock).unwrap();

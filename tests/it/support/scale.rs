@@ -124,3 +124,59 @@ impl Drop for Haproxy {
         let _ = self.child.wait();
     }
 }
+
+/// True when this test run puts every registry on PostgreSQL
+/// (`MCR_TEST_POSTGRES=1`, as `scripts/test` does for its second pass).
+pub fn on_postgres() -> bool {
+    std::env::var("MCR_TEST_POSTGRES").is_ok_and(|v| v == "1")
+}
+
+/// On a PostgreSQL run, the `[database]` settings that give the registry
+/// of `data_dir` a database of its own (the same one each time, so a
+/// restart finds its data), on one server started for the whole run and
+/// stopped when the test process ends.
+pub fn test_database(data_dir: &Path) -> Option<(String, PathBuf)> {
+    if !on_postgres() {
+        return None;
+    }
+    static SERVER: std::sync::OnceLock<Postgres> = std::sync::OnceLock::new();
+    let pg = SERVER.get_or_init(Postgres::start);
+    let name = format!("t_{}", &super::sha256(data_dir.to_string_lossy().as_bytes())[7..23]);
+    let password = std::fs::read_to_string(&pg.password_file).unwrap();
+    let mut config: postgres::Config = pg.url.parse().unwrap();
+    config.password(password.trim());
+    let mut client = config.connect(postgres::NoTls).expect("connect to the test PostgreSQL");
+    let exists =
+        client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).unwrap().is_some();
+    if !exists {
+        client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    }
+    let url = match pg.url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => unreachable!("PG_URL names a database"),
+    };
+    Some((url, pg.password_file.clone()))
+}
+
+/// Ends a test that only makes sense on SQLite (it reads or writes the
+/// database file itself) when the run is on PostgreSQL; the SQLite pass
+/// of the same suite runs it.
+#[macro_export]
+macro_rules! sqlite_only {
+    () => {
+        if $crate::support::on_postgres() {
+            eprintln!("skipped on the PostgreSQL pass: this test works on the SQLite file itself");
+            return;
+        }
+    };
+}
+
+/// The `mcr` command for offline use on `data` (`mcr user`, `mcr
+/// reconcile`…), on the same database as the registry there.
+pub fn mcr_on(data: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcr"));
+    if let Some((url, password_file)) = test_database(data) {
+        cmd.env("MCR_DATABASE_URL", url).env("MCR_DATABASE_PASSWORD_FILE", password_file);
+    }
+    cmd
+}

@@ -59,6 +59,11 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        if !env.iter().any(|(k, _)| *k == "MCR_DATABASE_URL") {
+            if let Some((url, password_file)) = test_database(data) {
+                cmd.env("MCR_DATABASE_URL", url).env("MCR_DATABASE_PASSWORD_FILE", password_file);
+            }
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
