@@ -509,8 +509,141 @@ def gc_bench(binary, blobs, markdown):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def script_env(script, directory):
+    """Runs scripts/<script> start DIR (stopped with this process) and
+    returns the KEY=VALUE lines it prints."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, SWIFT_OWNER_PID=str(os.getpid()), PG_OWNER_PID=str(os.getpid()))
+    out = subprocess.run([os.path.join(here, script), "start", directory], capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise SystemExit(f"scripts/{script} start failed: {out.stderr}")
+    return dict(line.split("=", 1) for line in out.stdout.split() if "=" in line)
+
+
+class Balanced:
+    """Several mcr replicas behind HAProxy (round-robin), measured as one
+    registry at the balancer's port."""
+
+    def __init__(self, replicas, workdir):
+        self.replicas = replicas
+        self.name = f"mcr x{len(replicas)}"
+        self.port = free_port()
+        servers = "".join(f"  server r{i} 127.0.0.1:{r.port}\n" for i, r in enumerate(replicas))
+        cfg = os.path.join(workdir, f"haproxy-{self.port}.cfg")
+        with open(cfg, "w") as f:
+            f.write("global\n  maxconn 4000\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 300s\n"
+                    "  timeout server 300s\n"
+                    f"frontend fe\n  bind 127.0.0.1:{self.port}\n  default_backend be\n"
+                    f"backend be\n  balance roundrobin\n{servers}")
+        self.proc = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_up(self.port, self.proc)
+        first = replicas[0]
+        self.auth, self.basic, self.password = first.auth, first.basic, first.password
+
+    conn = Registry.conn
+    curl_auth = Registry.curl_auth
+
+    def cpu_seconds(self):
+        return sum(r.cpu_seconds() for r in self.replicas)
+
+    def peak_rss_mib(self):
+        return max(r.peak_rss_mib() for r in self.replicas)
+
+    def threads(self):
+        return sum(r.threads() for r in self.replicas)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        for r in self.replicas:
+            r.stop()
+
+
+def start_replicas(binary, workdir, n, env):
+    """n `mcr serve` replicas on the shared database and bucket of `env`."""
+    replicas = []
+    for i in range(n):
+        port = free_port()
+        data = os.path.join(workdir, f"replica-{n}-{i}")
+        e = dict(os.environ, RUST_LOG="info", **env)
+        replicas.append(Registry(f"replica{i}", [binary, "serve", "--listen", f"127.0.0.1:{port}",
+                                                  "--grpc-listen", "127.0.0.1:0", "--data-dir", data],
+                                 port, workdir, e))
+    first = os.path.join(workdir, f"replica-{n}-0", "initial-admin-password")
+    with open(first) as f:
+        password = f.read().strip()
+    basic = "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()
+    c = http.client.HTTPConnection("127.0.0.1", replicas[0].port, timeout=30)
+    c.request("GET", "/v2/token?service=mcr", headers={"Authorization": basic})
+    token = json.loads(c.getresponse().read())["token"]
+    for r in replicas:
+        r.auth, r.basic, r.password = "Bearer " + token, basic, password
+    return replicas[0] if n == 1 else Balanced(replicas, workdir)
+
+
+def scale_out_bench(binary, quick, markdown):
+    """Push, pull and manifest GETs: the embedded single node, then one and
+    three replicas on a three-replica Swift ring and PostgreSQL."""
+    size = (64 if quick else 256) * MiB
+    secs = 3 if quick else 10
+    work = tempfile.mkdtemp(prefix="mcr-scale-")
+    try:
+        big_path = os.path.join(work, "big.bin")
+        big_d = make_file(big_path, size)
+        s3 = script_env("swift", os.path.join(work, "swift"))
+        pg = script_env("postgres", os.path.join(work, "pg"))
+        secret, pw = os.path.join(work, "s3-secret"), os.path.join(work, "pg-password")
+        with open(secret, "w") as f:
+            f.write(s3["S3_SECRET_KEY"])
+        with open(pw, "w") as f:
+            f.write(pg["PG_PASSWORD"])
+        base_url = pg["PG_URL"].rsplit("/", 1)[0]
+        rows = []
+        for label, n in (("embedded (filesystem, SQLite)", 0), ("1 replica (Swift, PostgreSQL)", 1),
+                         ("3 replicas behind HAProxy", 3)):
+            if n == 0:
+                reg = start_mcr(binary, work)
+            else:
+                db = f"bench{n}"
+                subprocess.run(["psql", "-q", f"{base_url}/mcr", "-c", f"CREATE DATABASE {db}"],
+                               env=dict(os.environ, PGPASSWORD=pg["PG_PASSWORD"]), check=True)
+                env = {
+                    "MCR_STORAGE_BACKEND": "s3", "MCR_STORAGE_S3_ENDPOINT": s3["S3_ENDPOINT"],
+                    "MCR_STORAGE_S3_REGION": s3["S3_REGION"], "MCR_STORAGE_S3_BUCKET": s3["S3_BUCKET"],
+                    "MCR_STORAGE_S3_PREFIX": f"bench{n}/", "MCR_STORAGE_S3_ACCESS_KEY_ID": s3["S3_ACCESS_KEY"],
+                    "MCR_STORAGE_S3_SECRET_KEY_FILE": secret, "MCR_DATABASE_URL": f"{base_url}/{db}",
+                    "MCR_DATABASE_PASSWORD_FILE": pw, "MCR_AUDIT_KEY_FILE": os.path.join(work, f"audit-{n}.key"),
+                }
+                reg = start_replicas(binary, work, n, env)
+            try:
+                push = push_whole(reg, "bench/big", big_path, big_d)
+                pulls = sorted(pull(reg, "bench/big", big_d, size) for _ in range(3))
+                push_image(reg, "bench/img", "v1")
+                manifest_gets(reg, "bench/img", "v1", 16, 1)  # warm up
+                get, p99 = manifest_gets(reg, "bench/img", "v1", 16, secs)
+                rows.append((label, push, pulls[1][0], pulls[1][1], get, p99, reg.peak_rss_mib()))
+            finally:
+                reg.stop()
+        table = "| configuration | push MB/s | pull MB/s | pull CPU-s/GB | manifest GET/s (16 conns) | GET p99 ms | peak RSS MiB (max of replicas) |\n"
+        table += "|---|---:|---:|---:|---:|---:|---:|\n"
+        for r in rows:
+            table += f"| {r[0]} | {r[1]:.0f} | {r[2]:.0f} | {r[3]:.2f} | {r[4]:.0f} | {r[5]:.1f} | {r[6]:.1f} |\n"
+        print(f"blob {size // MiB} MiB, GETs {secs} s")
+        print(table)
+        if markdown:
+            with open(markdown, "a") as f:
+                f.write(table + "\n")
+    finally:
+        for script, d in (("swift", "swift"), ("postgres", "pg")):
+            here = os.path.dirname(os.path.abspath(__file__))
+            subprocess.run([os.path.join(here, script), "stop", os.path.join(work, d)], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--scale-out", action="store_true",
+                    help="push, pull and manifest GETs on 1 and 3 replicas (Swift, PostgreSQL, HAProxy) instead")
     ap.add_argument("--gc-blobs", type=int, help="run the GC benchmark on a registry of this many blobs instead")
     ap.add_argument("--mcr", required=True)
     ap.add_argument("--quick", action="store_true", help="smaller sizes, shorter runs")
@@ -518,6 +651,8 @@ def main():
     a = ap.parse_args()
     if a.gc_blobs:
         return gc_bench(a.mcr, a.gc_blobs, a.markdown)
+    if a.scale_out:
+        return scale_out_bench(a.mcr, a.quick, a.markdown)
     big = (256 if a.quick else 1024) * MiB
     chunked = (64 if a.quick else 256) * MiB
     secs = 3 if a.quick else 10
