@@ -336,7 +336,13 @@ impl Reactor {
                     slot.phase = Phase::Closing { until: Instant::now() + LINGER };
                     return;
                 }
-                _ => {}
+                // Nothing yet: wait for the first byte.  Reading on would
+                // take a ClientHello that arrives meanwhile without clearing
+                // `first`, and the client's next record (not a handshake
+                // record) would then be taken for plain HTTP mid-handshake.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
+                _ => return self.close(i),
             }
         }
         let before = slot.io.buf.len();

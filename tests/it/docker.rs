@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Dockerd {
+pub(crate) struct Dockerd {
     child: Child,
     dir: tempfile::TempDir,
     key_existed: bool,
 }
 
 impl Dockerd {
-    fn start() -> Dockerd {
+    pub(crate) fn start() -> Dockerd {
         // Short paths: unix socket paths are limited to ~100 bytes.
         let dir = tempfile::Builder::new().prefix("mcrdk").tempdir_in("/tmp").unwrap();
         let d = dir.path();
@@ -47,7 +47,7 @@ impl Dockerd {
         std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
     }
 
-    fn docker(&self) -> Command {
+    pub(crate) fn docker(&self) -> Command {
         let mut c = Command::new("docker");
         c.env("DOCKER_HOST", format!("unix://{}", self.dir.path().join("docker.sock").display()))
             .env("DOCKER_CONFIG", self.dir.path().join("cfg"));
@@ -73,7 +73,7 @@ impl Drop for Dockerd {
     }
 }
 
-fn docker_archive(tmp: &Path) -> (PathBuf, String) {
+pub(crate) fn docker_archive(tmp: &Path) -> (PathBuf, String) {
     let src = tmp.join("src");
     let mut layout = Layout::new(&src);
     let img = layout.image(Some("v1"), 41, 2, "amd64");
@@ -87,16 +87,11 @@ fn docker_archive(tmp: &Path) -> (PathBuf, String) {
     (tar, config)
 }
 
-#[test]
-fn docker_push_and_pull() {
-    let srv = Server::start();
-    let host = srv.host();
-    let tmp = tempfile::tempdir().unwrap();
-    let (tar, config) = docker_archive(tmp.path());
-    let dk = Dockerd::start();
+/// `docker login` as admin at `host`.
+pub(crate) fn docker_login(dk: &Dockerd, host: &str, password: &str) {
     let mut login = dk
         .docker()
-        .args(["login", "-u", "admin", "--password-stdin", &host])
+        .args(["login", "-u", "admin", "--password-stdin", host])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -104,10 +99,20 @@ fn docker_push_and_pull() {
         .unwrap();
     {
         use std::io::Write as _;
-        login.stdin.take().unwrap().write_all(srv.admin.as_bytes()).unwrap();
+        login.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
     }
     let out = login.wait_with_output().unwrap();
     assert!(out.status.success(), "docker login: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn docker_push_and_pull() {
+    let srv = Server::start();
+    let host = srv.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let (tar, config) = docker_archive(tmp.path());
+    let dk = Dockerd::start();
+    docker_login(&dk, &host, &srv.admin);
     run(dk.docker().args(["load", "-q", "-i"]).arg(&tar));
     let remote = format!("{host}/library/img:v1");
     run(dk.docker().args(["tag", "mcrtest/img:v1", &remote]));

@@ -121,10 +121,31 @@ fn three_replicas_behind_haproxy_on_swift_and_postgres() {
         assert!(r.body == blob, "replica {} serves the blob whole", srv.addr);
     }
 
-    // skopeo through the balancer: multi-layer images in, and back out.
+    // skopeo through the balancer: multi-layer images in, and back out,
+    // while one of Swift's three object servers is killed.
     let dir = tempfile::tempdir().unwrap();
     push(&host, &creds, &dir.path().join("a"), "scale/app", "v1", 51, &[2000, 6 << 20, 30_000]);
     pull_ok(&host, &creds, "scale/app", "v1").unwrap();
+    swift.ctl(&["kill-object", "2"]);
+    push(&host, &creds, &dir.path().join("b"), "scale/app", "v2", 52, &[3000, 7 << 20]);
+    pull_ok(&host, &creds, "scale/app", "v2").unwrap();
+    pull_ok(&host, &creds, "scale/app", "v1").unwrap();
+
+    // docker, with a dockerd of its own, through the balancer.
+    {
+        use crate::docker::{docker_archive, docker_login, Dockerd};
+        let (tar, config) = docker_archive(dir.path());
+        let dk = Dockerd::start();
+        docker_login(&dk, &host, &replicas[0].admin);
+        run(dk.docker().args(["load", "-q", "-i"]).arg(&tar));
+        let remote = format!("{host}/scale/docker:v1");
+        run(dk.docker().args(["tag", "mcrtest/img:v1", &remote]));
+        run(dk.docker().args(["push", "-q", &remote]));
+        run(dk.docker().args(["rmi", "-f", &remote, "mcrtest/img:v1"]));
+        run(dk.docker().args(["pull", "-q", &remote]));
+        let id = run(dk.docker().args(["image", "inspect", "--format", "{{.Id}}", &remote]));
+        assert_eq!(id.trim(), config, "docker pulls back the image it pushed through the balancer");
+    }
 
     // A policy rule made on one replica is in force on the others within
     // the refresh interval (2 s).
