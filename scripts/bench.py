@@ -587,6 +587,9 @@ def scale_out_bench(binary, quick, markdown):
     size = (64 if quick else 256) * MiB
     secs = 3 if quick else 10
     work = tempfile.mkdtemp(prefix="mcr-scale-")
+    # PostgreSQL runs as its own user when this runs as root: it must be
+    # able to reach its directory.
+    os.chmod(work, 0o755)
     try:
         big_path = os.path.join(work, "big.bin")
         big_d = make_file(big_path, size)
