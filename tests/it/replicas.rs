@@ -241,8 +241,42 @@ fn three_replicas_behind_haproxy_on_swift_and_postgres() {
     }
     pull_ok(&host, &creds, "scale/big", "v1").unwrap();
 
-    // PostgreSQL restarted: clear 503s while it is down, then everything
-    // works again and nothing is corrupt.
+    // PostgreSQL restarted during a chunked push: clear 503s while it is
+    // down, then the same session goes on and the blob is whole.
+    let blob = bytes(43, (6 << 20) + 77);
+    let r = via_lb("POST", "/v2/scale/outage/blobs/uploads/", &[], b"");
+    assert_eq!(r.status, 202, "{}", r.text());
+    let loc = r.header("Location").unwrap().to_string();
+    let half = 3 << 20;
+    let r = via_lb("PATCH", &loc, &[("Content-Range", &format!("0-{}", half - 1))], &blob[..half]);
+    assert_eq!(r.status, 202, "{}", r.text());
+    pg.stop();
+    let r = via_lb("PATCH", &loc, &[("Content-Range", &format!("{half}-{}", blob.len() - 1))], &blob[half..]);
+    assert_eq!(r.status, 503, "a chunk while the database is down: {} {}", r.status, r.text());
+    pg.start_again();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r =
+            via_lb("PATCH", &loc, &[("Content-Range", &format!("{half}-{}", blob.len() - 1))], &blob[half..]);
+        if r.status == 202 {
+            break;
+        }
+        assert!(r.status == 503 || r.status == 416, "retrying the chunk: {} {}", r.status, r.text());
+        if r.status == 416 {
+            // The chunk landed after all (the store took it, the answer was lost).
+            break;
+        }
+        assert!(Instant::now() < deadline, "no recovery: {}", r.text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let d = sha256(&blob);
+    let sep = if loc.contains('?') { '&' } else { '?' };
+    let r = via_lb("PUT", &format!("{loc}{sep}digest={d}"), &[], b"");
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = via_lb("GET", &format!("/v2/scale/outage/blobs/{d}"), &[], b"");
+    assert!(r.status == 200 && r.body == blob, "the blob pushed across the outage is whole");
+
+    // And again with the database down for every replica's request.
     pg.stop();
     let r = replicas[0].http("GET", "/v2/scale/app/tags/list", &[], b"");
     assert_eq!(r.status, 503, "with the database down: {} {}", r.status, r.text());
