@@ -48,7 +48,11 @@ impl App {
                     "" => None,
                     path => Some(std::fs::read_to_string(path).context("read database.password_file")?),
                 };
-                Db::open_postgres(url, password.as_deref().map(str::trim), dir)?
+                let ca = match config.database.ca_file.as_str() {
+                    "" => None,
+                    path => Some(std::fs::read(path).context("read database.ca_file")?),
+                };
+                Db::open_postgres(url, password.as_deref().map(str::trim), ca.as_deref(), dir)?
             }
         };
         let mut fresh = [0u8; 16];

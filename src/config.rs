@@ -195,6 +195,9 @@ pub struct Database {
     pub url: String,
     /// A file holding the PostgreSQL password.
     pub password_file: String,
+    /// A PEM bundle: connect with TLS 1.3 (required), trusting only these
+    /// CAs.  Empty: no TLS (a database on loopback or a private network).
+    pub ca_file: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -373,10 +373,16 @@ impl Db {
     }
 
     /// Connects to PostgreSQL at `url` (`password`, when given, instead of
-    /// one in the URL) and migrates it; replicas sharing the database take
-    /// turns migrating.
-    pub fn open_postgres(url: &str, password: Option<&str>, data_dir: &Path) -> Result<Db> {
-        let target = pg::Target::parse(url, password)?;
+    /// one in the URL; TLS 1.3 with `ca_pem` as the only trusted CAs, when
+    /// given) and migrates it; replicas sharing the database take turns
+    /// migrating.
+    pub fn open_postgres(
+        url: &str,
+        password: Option<&str>,
+        ca_pem: Option<&[u8]>,
+        data_dir: &Path,
+    ) -> Result<Db> {
+        let target = pg::Target::parse(url, password, ca_pem)?;
         let mut conn = pg::PgConn::connect(&target)?;
         let version_at_open = pg::migrate(&mut conn)?;
         let db = Db {

@@ -31,18 +31,72 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/pg/5-registry.sql"),
 ];
 
-/// Where the database is, and a name for it without the password.
-#[derive(Debug)]
+/// Where the database is, how to reach it (TLS 1.3 when a CA is given),
+/// and a name for it without the password.
 pub(super) struct Target {
     config: postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     name: String,
 }
 
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Target({}, tls={})", self.name, self.tls.is_some())
+    }
+}
+
+/// A TLS 1.3-only client trusting exactly the CAs of `ca_pem`.
+fn tls_connector(ca_pem: &[u8]) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    let bad = |e: String| Error::Internal(anyhow::anyhow!("database.ca_file: {e}"));
+    let mut roots = rustls::RootCertStore::empty();
+    let mut reader = std::io::BufReader::new(ca_pem);
+    for item in rustls_pemfile_certs(&mut reader).map_err(bad)? {
+        roots.add(item).map_err(|e| bad(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(bad("holds no certificate".into()));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(crate::outbound::tls13_provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| bad(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// The certificates of a PEM bundle.
+fn rustls_pemfile_certs(
+    reader: &mut dyn std::io::BufRead,
+) -> std::result::Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let mut text = Vec::new();
+    reader.read_to_end(&mut text).map_err(|e| e.to_string())?;
+    rustls::pki_types::CertificateDer::pem_slice_iter(&text)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())
+}
+
 impl Target {
-    pub(super) fn parse(url: &str, password: Option<&str>) -> Result<Target> {
+    pub(super) fn parse(url: &str, password: Option<&str>, ca_pem: Option<&[u8]>) -> Result<Target> {
         let mut config: postgres::Config = url
             .parse()
             .map_err(|e| Error::Internal(anyhow::anyhow!("database.url is not a PostgreSQL URL: {e}")))?;
+        let tls = match ca_pem {
+            Some(pem) => {
+                // With a CA, TLS is required, never merely preferred.
+                config.ssl_mode(postgres::config::SslMode::Require);
+                Some(tls_connector(pem)?)
+            }
+            None if config.get_ssl_mode() == postgres::config::SslMode::Require => {
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "database.url asks for sslmode=require: set database.ca_file to the CA of the server's certificate"
+                )))
+            }
+            None => {
+                config.ssl_mode(postgres::config::SslMode::Disable);
+                None
+            }
+        };
         if let Some(p) = password {
             config.password(p);
         }
@@ -58,7 +112,7 @@ impl Target {
             .collect();
         let port = config.get_ports().first().copied().unwrap_or(5432);
         let name = format!("postgres://{}:{port}/{}", hosts.join(","), config.get_dbname().unwrap_or(""));
-        Ok(Target { config, name })
+        Ok(Target { config, tls, name })
     }
 
     pub(super) fn name(&self) -> &str {
@@ -91,7 +145,11 @@ pub(super) struct PgConn {
 
 impl PgConn {
     pub(super) fn connect(t: &Target) -> Result<PgConn> {
-        let client = t.config.connect(postgres::NoTls).map_err(|e| unavailable("connect", e))?;
+        let client = match &t.tls {
+            Some(tls) => t.config.connect(tls.clone()),
+            None => t.config.connect(postgres::NoTls),
+        }
+        .map_err(|e| unavailable("connect", e))?;
         Ok(PgConn { client, statements: HashMap::new(), used: std::time::Instant::now() })
     }
 

@@ -307,3 +307,47 @@ fn three_replicas_behind_haproxy_on_swift_and_postgres() {
         assert!(v["rows"].as_u64().unwrap() > 20, "{v}");
     }
 }
+
+#[test]
+fn postgresql_over_tls_1_3_only() {
+    let pg = Postgres::start_tls();
+    let ca = pg.ca.clone().expect("the server's CA");
+    let tmp = tempfile::tempdir().unwrap();
+    let base: Vec<(String, String)> = pg.env();
+    let with = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+        let mut e = base.clone();
+        e.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        e
+    };
+    // Without the CA: a URL that asks for TLS is refused with a reason, and
+    // a plain one is refused by the server (it takes TLS clients only).
+    for (url, needle) in
+        [(format!("{}?sslmode=require", pg.url), "database.ca_file"), (pg.url.clone(), "database")]
+    {
+        let mut env = with(&[]);
+        env.retain(|(k, _)| k != "MCR_DATABASE_URL");
+        env.push(("MCR_DATABASE_URL".into(), url));
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcr"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--data-dir"])
+            .arg(tmp.path().join("refused"))
+            .envs(env)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(needle), "{err}");
+    }
+    // With it: TLS 1.3 on every connection mcr makes.
+    let ca = ca.display().to_string();
+    let env = with(&[("MCR_DATABASE_CA_FILE", &ca)]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let srv = Server::start_on(&tmp.path().join("data"), &env);
+    let (_, d) = srv.push_image("tls/app", "v1", 5);
+    let r = srv.http("GET", &format!("/v2/tls/app/manifests/{d}"), &[], b"");
+    assert_eq!(r.status, 200);
+    let conns = pg.psql(
+        "SELECT s.ssl, s.version FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.usename = 'mcr'",
+    );
+    let lines: Vec<&str> = conns.lines().collect();
+    assert!(!lines.is_empty(), "mcr holds connections");
+    assert!(lines.iter().all(|l| *l == "t|TLSv1.3"), "every connection is TLS 1.3: {lines:?}");
+}

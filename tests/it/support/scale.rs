@@ -16,15 +16,27 @@ pub struct Postgres {
     dir: TempDir,
     pub url: String,
     pub password_file: PathBuf,
+    /// The CA of the server's certificate, when it speaks TLS.
+    pub ca: Option<PathBuf>,
 }
 
 impl Postgres {
     pub fn start() -> Postgres {
+        Postgres::start_with(false)
+    }
+
+    /// A server that speaks TLS 1.3 only and refuses TCP clients without it.
+    pub fn start_tls() -> Postgres {
+        Postgres::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Postgres {
         let dir = tempfile::Builder::new().prefix("mcr-pg").tempdir().unwrap();
         let out = Command::new(script("postgres"))
             .arg("start")
             .arg(dir.path().join("pg"))
             .env("PG_OWNER_PID", std::process::id().to_string())
+            .env("PG_TLS", if tls { "1" } else { "0" })
             .output()
             .expect("run scripts/postgres");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -36,7 +48,8 @@ impl Postgres {
         let vars: HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
         let password_file = dir.path().join("password");
         std::fs::write(&password_file, vars["PG_PASSWORD"]).unwrap();
-        Postgres { url: vars["PG_URL"].to_string(), password_file, dir }
+        let ca = vars.get("PG_CA").map(PathBuf::from);
+        Postgres { url: vars["PG_URL"].to_string(), password_file, ca, dir }
     }
 
     /// `MCR_DATABASE_*` for `mcr serve`.
@@ -45,6 +58,26 @@ impl Postgres {
             ("MCR_DATABASE_URL".into(), self.url.clone()),
             ("MCR_DATABASE_PASSWORD_FILE".into(), self.password_file.display().to_string()),
         ]
+    }
+
+    /// `psql -c SQL` as the superuser over the server's socket; its output.
+    pub fn psql(&self, sql: &str) -> String {
+        let d = self.dir.path().join("pg");
+        let port = std::fs::read_to_string(d.join("port")).unwrap();
+        // PostgreSQL's superuser is the `postgres` user: as root, become it.
+        let psql = "/usr/lib/postgresql/15/bin/psql";
+        let mut cmd = if is_root() { Command::new("runuser") } else { Command::new(psql) };
+        if is_root() {
+            cmd.args(["-u", "postgres", "--", psql]);
+        }
+        let out = cmd
+            .args(["-At", "-h"])
+            .arg(d.join("sock"))
+            .args(["-p", port.trim(), "-U", "postgres", "-d", "postgres", "-c", sql])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Stops and starts the server (same cluster, same port).
@@ -179,4 +212,13 @@ pub fn mcr_on(data: &Path) -> Command {
         cmd.env("MCR_DATABASE_URL", url).env("MCR_DATABASE_PASSWORD_FILE", password_file);
     }
     cmd
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        .unwrap_or(false)
 }
