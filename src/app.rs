@@ -92,17 +92,19 @@ impl App {
             key_file(&dir.join("ui-csrf.key"))?.0
         };
         crate::audit::install_key(db.path(), audit_key);
+        // A replica's first start on a shared chain that others already
+        // write: its checkpoint begins at the head (the other replicas'
+        // checkpoints guard what came before), before anything looks for
+        // it; a marker keeps a later loss of the file visible.
+        let marker = dir.join("replica-joined");
+        let joining = db.is_shared() && !checkpoint_exists && std::fs::symlink_metadata(&marker).is_err();
+        if joining && db.read(crate::db::audit::keyed_from)?.is_some() {
+            crate::audit::reanchor_checkpoint(&db)?;
+            log::info!("audit checkpoint of this replica started at the shared chain's head");
+        }
         crate::audit::anchor(&db, clock.now(), db.version_at_open(), key_is_new)?;
-        if db.is_shared() && !checkpoint_exists {
-            // A replica's first start on the shared chain: its checkpoint
-            // begins at the head (the other replicas' checkpoints guard what
-            // came before); a marker keeps a later loss of the file visible.
-            let marker = dir.join("replica-joined");
-            if std::fs::symlink_metadata(&marker).is_err() {
-                crate::audit::reanchor_checkpoint(&db)?;
-                std::fs::write(&marker, b"").context("write replica marker")?;
-                log::info!("audit checkpoint of this replica started at the shared chain's head");
-            }
+        if joining {
+            std::fs::write(&marker, b"").context("write replica marker")?;
         }
         let provider: Box<dyn IdentityProvider> = match config.auth.provider.as_str() {
             "mcias" => {

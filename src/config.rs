@@ -416,6 +416,10 @@ impl Config {
         if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             bail!("database.url must be empty (SQLite) or a postgres:// URL");
         }
+        let authority = url.split("://").nth(1).unwrap_or("").split(['/', '?']).next().unwrap_or("");
+        if authority.split('@').count() > 1 && authority.split('@').next().is_some_and(|u| u.contains(':')) {
+            bail!("database.url must not carry the password (`mcr config show` prints it): use database.password_file");
+        }
         match self.auth.provider.as_str() {
             "local" => {}
             "mcias" if self.auth.mcias_url.starts_with("https://") => {}
@@ -592,6 +596,7 @@ mod tests {
                 "5 MiB",
             ),
             ("[database]\nurl = \"mysql://x\"\n", "database.url"),
+            ("[database]\nurl = \"postgres://mcr:secret@db/mcr\"\n", "password_file"),
         ] {
             let f = dir.path().join("c.toml");
             std::fs::write(&f, text).unwrap();

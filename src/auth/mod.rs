@@ -395,15 +395,22 @@ impl Auth {
         if let Some((p, _)) = self.cache.get(&k, gen) {
             return self.fresh(k, gen, p, || self.check_password(user, pass));
         }
+        // The check that this caller ran (if any) ends only after its
+        // outcome is counted: ended before, a concurrent guess would see
+        // neither the running check nor its failure, and run ahead.
+        let led = std::cell::Cell::new(false);
         let checked = self.shared(k, gen, || {
             if !self.throttle.begin_check(user, peer) {
                 return Err(Error::RateLimited { retry_after: 1 });
             }
-            let r = self.check_password(user, pass);
+            led.set(true);
+            self.check_password(user, pass)
+        });
+        let out = checked.and_then(|c| self.settle(user, peer, c));
+        if led.get() {
             self.throttle.end_check(user, peer);
-            r
-        })?;
-        self.settle(user, peer, checked)
+        }
+        out
     }
 
     fn check_password(&self, user: &str, pass: &Password) -> Result<Option<(Principal, i64)>> {

@@ -558,7 +558,22 @@ impl Db {
     }
 }
 
-/// Held while a blob is committed or collected (see `Db::lock_digest`).
+impl Db {
+    /// Locks upload session `id` across every process sharing the database,
+    /// as `UploadStates` does within one: two replicas never append to, or
+    /// finish and cancel, the same session at once.  Nothing on SQLite.
+    pub fn lock_upload(&self, id: &str) -> Result<DigestLock> {
+        if !self.is_shared() {
+            return Ok(DigestLock { db: None, key: 0 });
+        }
+        let key = pg::name_key(id);
+        self.read(|c| c.exec("lock upload", "SELECT pg_advisory_lock(?1)", args![key]))?;
+        Ok(DigestLock { db: Some(self.clone()), key })
+    }
+}
+
+/// Held while a blob is committed or collected (see `Db::lock_digest`), or
+/// while an upload session is worked on (`Db::lock_upload`).
 pub struct DigestLock {
     db: Option<Db>,
     key: i64,

@@ -120,6 +120,29 @@ impl Target {
     }
 }
 
+/// A thread that ends closes its PostgreSQL client from its thread-local
+/// destructor, where the client's runtime context is already gone: tokio
+/// panics, `db::Conns` contains it, and this hook keeps that one known
+/// message out of the log (every other panic is reported as before).
+fn quiet_teardown_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("");
+            if msg.contains("Tokio context thread-local variable has been destroyed") {
+                return;
+            }
+            previous(info);
+        }));
+    });
+}
+
 /// A database that cannot be reached, or is shutting down or out of
 /// resources, is a 503 for the client (retry), not a 500.
 fn unavailable(what: &str, e: postgres::Error) -> Error {
@@ -145,6 +168,7 @@ pub(super) struct PgConn {
 
 impl PgConn {
     pub(super) fn connect(t: &Target) -> Result<PgConn> {
+        quiet_teardown_panics();
         let client = match &t.tls {
             Some(tls) => t.config.connect(tls.clone()),
             None => t.config.connect(postgres::NoTls),
@@ -323,6 +347,16 @@ pub(super) fn int(r: &postgres::Row, i: usize) -> Result<Option<i64>> {
 pub(super) fn digest_key(hex: &str) -> i64 {
     let head = hex.get(..15).and_then(|h| i64::from_str_radix(h, 16).ok()).unwrap_or(0);
     (0x7i64 << 60) | head
+}
+
+/// The advisory lock key of an upload session: 60 bits of the SHA-256 of
+/// its id, in a namespace of its own (top nibble 5).
+pub(super) fn name_key(id: &str) -> i64 {
+    use sha2::Digest as _;
+    let h = sha2::Sha256::digest(id.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h[..8]);
+    (0x5i64 << 60) | (i64::from_be_bytes(b) & 0x0fff_ffff_ffff_ffff)
 }
 
 /// `?N` → `$N` outside quoted strings and identifiers.

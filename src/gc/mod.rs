@@ -111,6 +111,11 @@ pub fn trigger(gc: &Gc, actor: &str) -> Result<u64> {
     if gc.status.lock().running {
         return Err(Error::Busy("garbage collection is already running".into()));
     }
+    // Replicas: a collection another replica runs is "already running" here
+    // too (the run itself takes the lease again, for the race in between).
+    if gc.parts.db.is_shared() && gc.parts.db.gc_lease()?.is_none() {
+        return Err(Error::Busy("garbage collection is already running on another replica".into()));
+    }
     let id = gc.next_run_id();
     match gc.inbox.get() {
         Some(tx) => {

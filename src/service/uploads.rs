@@ -123,6 +123,8 @@ pub fn append_chunk(ctx: &Ctx, repo: &RepoName, id: &str, chunk: Chunk) -> Resul
     let algorithm = session(ctx, repo, id)?;
     let slot = ctx.app.uploads.slot(id);
     let mut state = slot.lock();
+    // Replicas: one request at a time on a session, across processes too.
+    let _shared = ctx.app.db.lock_upload(id)?;
     let (offset, mut hasher) = current_state(ctx, id, algorithm, state.take())?;
     let r = append_at(ctx, id, offset, &mut hasher, chunk);
     let end = match r {
@@ -143,6 +145,8 @@ pub fn finish(ctx: &Ctx, repo: &RepoName, id: &str, digest: &Digest, chunk: Chun
     let algorithm = session(ctx, repo, id)?;
     let slot = ctx.app.uploads.slot(id);
     let mut state = slot.lock();
+    // Held to the end, over the commit or the discard.
+    let _shared = ctx.app.db.lock_upload(id)?;
     let (offset, mut hasher) = current_state(ctx, id, algorithm, state.take())?;
     let end = match append_at(ctx, id, offset, &mut hasher, chunk) {
         Ok(end) => end,
@@ -170,8 +174,13 @@ pub fn cancel(ctx: &Ctx, repo: &RepoName, id: &str) -> Result<()> {
     session(ctx, repo, id)?;
     let slot = ctx.app.uploads.slot(id);
     let _guard = slot.lock();
-    ctx.app.db.write(|tx| db::uploads::delete(tx, id))?;
+    let _shared = ctx.app.db.lock_upload(id)?;
+    // Finished (or cancelled) while this request waited for the locks.
+    if !ctx.app.db.write(|tx| db::uploads::delete(tx, id))? {
+        return Err(Error::NotFound(What::Upload));
+    }
     ctx.app.store.abort_upload(id)?;
+    drop(_shared);
     drop(_guard);
     ctx.app.uploads.forget(id);
     Ok(())
@@ -203,7 +212,9 @@ fn current_state(
 ) -> Result<(u64, Hasher)> {
     let staged = ctx.app.store.upload_state(id)?.ok_or(Error::NotFound(What::Upload))?;
     if let Some((off, h)) = cached {
-        if off == staged.size {
+        // Only if it is the state the store has: another process may have
+        // written a part of the same size.
+        if off == staged.size && (staged.resume.is_empty() || h.save() == staged.resume) {
             return Ok((off, h));
         }
     }

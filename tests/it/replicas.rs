@@ -54,6 +54,94 @@ fn pull_ok(host: &str, creds: &str, repo: &str, tag: &str) -> Result<(), String>
     Ok(())
 }
 
+/// Starts an upload on `a`; its Location.
+fn begin(a: &Server, repo: &str) -> String {
+    let r = a.http("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"");
+    assert_eq!(r.status, 202, "{}", r.text());
+    r.header("Location").unwrap().to_string()
+}
+
+fn with_digest(loc: &str, d: &str) -> String {
+    let sep = if loc.contains('?') { '&' } else { '?' };
+    format!("{loc}{sep}digest={d}")
+}
+
+/// Every blob that came back 201 reads back as its digest says, from both.
+fn reads_back(a: &Server, b: &Server, repo: &str, d: &str, want: &[u8]) {
+    for srv in [a, b] {
+        let r = srv.http("GET", &format!("/v2/{repo}/blobs/{d}"), &[], b"");
+        assert_eq!(r.status, 200, "{d} acknowledged but not readable: {}", r.text());
+        assert!(r.body == want, "{d} reads back other bytes");
+    }
+}
+
+fn sessions_race_across_replicas(a: &Server, b: &Server) {
+    let repo = "scale/race";
+    for round in 0..4u64 {
+        // Two chunks at offset 0, one per replica, at once.
+        let loc = begin(a, repo);
+        let (x, y) = (bytes(900 + round, 100_000), bytes(950 + round, 100_000));
+        let (rx, ry) = std::thread::scope(|s| {
+            let hx = s.spawn(|| a.http("PATCH", &loc, &[("Content-Range", "0-99999")], &x));
+            let hy = s.spawn(|| b.http("PATCH", &loc, &[("Content-Range", "0-99999")], &y));
+            (hx.join().unwrap(), hy.join().unwrap())
+        });
+        let mut codes = [rx.status, ry.status];
+        codes.sort();
+        assert_eq!(codes, [202, 416], "two chunks at one offset: {} / {}", rx.text(), ry.text());
+        let won = if rx.status == 202 { &x } else { &y };
+        let lost = if rx.status == 202 { &y } else { &x };
+        let r = a.http("PUT", &with_digest(&loc, &sha256(lost)), &[], b"");
+        assert_eq!(r.status, 400, "the losing chunk's digest is refused: {}", r.text());
+        // (A refused digest ends the session; the winner's bytes were never
+        // acknowledged as a blob.)
+        assert_eq!(a.http("HEAD", &format!("/v2/{repo}/blobs/{}", sha256(lost)), &[], b"").status, 404);
+        assert_eq!(a.http("HEAD", &format!("/v2/{repo}/blobs/{}", sha256(won)), &[], b"").status, 404);
+
+        // A finish on one replica against a cancel on the other.
+        let loc = begin(a, repo);
+        let z = bytes(1000 + round, 200_000);
+        assert_eq!(a.http("PATCH", &loc, &[("Content-Range", "0-199999")], &z).status, 202);
+        let dz = sha256(&z);
+        let (put, del) = std::thread::scope(|s| {
+            let hp = s.spawn(|| a.http("PUT", &with_digest(&loc, &dz), &[], b""));
+            let hd = s.spawn(|| b.http("DELETE", &loc, &[], b""));
+            (hp.join().unwrap(), hd.join().unwrap())
+        });
+        assert!(
+            (put.status == 201 && del.status == 404) || (put.status == 404 && del.status == 204),
+            "finish {} vs cancel {}",
+            put.status,
+            del.status
+        );
+        if put.status == 201 {
+            reads_back(a, b, repo, &dz, &z);
+        }
+
+        // Two finishes at once, one with a last chunk.
+        let loc = begin(a, repo);
+        let (p1, p2) = (bytes(1100 + round, 100_000), bytes(1150 + round, 50_000));
+        assert_eq!(a.http("PATCH", &loc, &[("Content-Range", "0-99999")], &p1).status, 202);
+        let d1 = sha256(&p1);
+        let both = [p1.clone(), p2.clone()].concat();
+        let d12 = sha256(&both);
+        let (r1, r2) = std::thread::scope(|s| {
+            let h1 = s.spawn(|| a.http("PUT", &with_digest(&loc, &d1), &[], b""));
+            let h2 = s.spawn(|| {
+                b.http("PUT", &with_digest(&loc, &d12), &[("Content-Range", "100000-149999")], &p2)
+            });
+            (h1.join().unwrap(), h2.join().unwrap())
+        });
+        let wins = [r1.status, r2.status].iter().filter(|c| **c == 201).count();
+        assert_eq!(wins, 1, "exactly one finish wins: {} / {}", r1.status, r2.status);
+        if r1.status == 201 {
+            reads_back(a, b, repo, &d1, &p1);
+        } else {
+            reads_back(a, b, repo, &d12, &both);
+        }
+    }
+}
+
 /// The access-log lines of `srv` that mention `needle`.
 fn served(srv: &Server, needle: &str) -> usize {
     srv.log().lines().filter(|l| l.contains("access") && l.contains(needle)).count()
@@ -120,6 +208,12 @@ fn three_replicas_behind_haproxy_on_swift_and_postgres() {
         assert_eq!(r.status, 200);
         assert!(r.body == blob, "replica {} serves the blob whole", srv.addr);
     }
+
+    // Races between replicas on one upload session (found by a hostile
+    // run): two chunks at the same offset, a finish against a cancel, and
+    // two finishes — one request wins, and what is acknowledged reads back
+    // as its digest says.
+    sessions_race_across_replicas(&replicas[0], &replicas[1]);
 
     // skopeo through the balancer: multi-layer images in, and back out,
     // while one of Swift's three object servers is killed.
