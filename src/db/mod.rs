@@ -562,15 +562,35 @@ impl Db {
     /// Locks upload session `id` across every process sharing the database,
     /// as `UploadStates` does within one: two replicas never append to, or
     /// finish and cancel, the same session at once.  Nothing on SQLite.
+    ///
+    /// The wait is bounded (`UPLOAD_LOCK_WAIT`): a session another replica
+    /// is streaming a body into is `Busy` (the client retries), never a
+    /// worker parked behind a client that stopped sending.
     pub fn lock_upload(&self, id: &str) -> Result<DigestLock> {
         if !self.is_shared() {
             return Ok(DigestLock { db: None, key: 0 });
         }
         let key = pg::name_key(id);
-        self.read(|c| c.exec("lock upload", "SELECT pg_advisory_lock(?1)", args![key]))?;
-        Ok(DigestLock { db: Some(self.clone()), key })
+        let deadline = std::time::Instant::now() + UPLOAD_LOCK_WAIT;
+        loop {
+            let got = self.read(|c| {
+                c.one("lock upload", "SELECT pg_try_advisory_lock(?1)", args![key], |r| r.get::<bool>(0))
+            })?;
+            if got == Some(true) {
+                return Ok(DigestLock { db: Some(self.clone()), key });
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(crate::error::Error::Busy(
+                    "another request on this upload session is in progress; retry".into(),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
     }
 }
+
+/// How long a request waits for an upload session another replica works on.
+pub const UPLOAD_LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// Held while a blob is committed or collected (see `Db::lock_digest`), or
 /// while an upload session is worked on (`Db::lock_upload`).

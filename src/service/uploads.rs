@@ -122,7 +122,7 @@ pub fn append_chunk(ctx: &Ctx, repo: &RepoName, id: &str, chunk: Chunk) -> Resul
     authorize(ctx, Action::Push, Some(repo))?;
     let algorithm = session(ctx, repo, id)?;
     let slot = ctx.app.uploads.slot(id);
-    let mut state = slot.lock();
+    let mut state = busy_wait(&slot)?;
     // Replicas: one request at a time on a session, across processes too.
     let _shared = ctx.app.db.lock_upload(id)?;
     let (offset, mut hasher) = current_state(ctx, id, algorithm, state.take())?;
@@ -144,7 +144,7 @@ pub fn finish(ctx: &Ctx, repo: &RepoName, id: &str, digest: &Digest, chunk: Chun
     authorize(ctx, Action::Push, Some(repo))?;
     let algorithm = session(ctx, repo, id)?;
     let slot = ctx.app.uploads.slot(id);
-    let mut state = slot.lock();
+    let mut state = busy_wait(&slot)?;
     // Held to the end, over the commit or the discard.
     let _shared = ctx.app.db.lock_upload(id)?;
     let (offset, mut hasher) = current_state(ctx, id, algorithm, state.take())?;
@@ -173,7 +173,7 @@ pub fn cancel(ctx: &Ctx, repo: &RepoName, id: &str) -> Result<()> {
     authorize(ctx, Action::Push, Some(repo))?;
     session(ctx, repo, id)?;
     let slot = ctx.app.uploads.slot(id);
-    let _guard = slot.lock();
+    let _guard = busy_wait(&slot)?;
     let _shared = ctx.app.db.lock_upload(id)?;
     // Finished (or cancelled) while this request waited for the locks.
     if !ctx.app.db.write(|tx| db::uploads::delete(tx, id))? {
@@ -184,6 +184,14 @@ pub fn cancel(ctx: &Ctx, repo: &RepoName, id: &str) -> Result<()> {
     drop(_guard);
     ctx.app.uploads.forget(id);
     Ok(())
+}
+
+/// The session's lock in this process, waited for a bounded time: a
+/// request stuck behind a client that stopped sending its chunk answers
+/// `Busy` (429, retry) instead of parking a worker.
+fn busy_wait(slot: &crate::storage::Slot) -> Result<parking_lot::MutexGuard<'_, Option<(u64, Hasher)>>> {
+    slot.try_lock_for(db::UPLOAD_LOCK_WAIT)
+        .ok_or_else(|| Error::Busy("another request on this upload session is in progress; retry".into()))
 }
 
 /// The session's hash algorithm, if `id` is a session of `repo`.

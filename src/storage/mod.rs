@@ -13,7 +13,7 @@ mod s3;
 pub mod tests;
 
 pub use fs::FsStore;
-pub use hashes::UploadStates;
+pub use hashes::{Slot, UploadStates};
 pub use locks::BlobLocks;
 pub use s3::{S3Config, S3Store};
 

@@ -142,6 +142,40 @@ fn sessions_race_across_replicas(a: &Server, b: &Server) {
     }
 }
 
+/// A client that stops in the middle of a chunk on one replica holds that
+/// session: requests for it on another replica answer 429 within a few
+/// seconds (found by a hostile run: they used to wait for the stalled body,
+/// each holding a worker, until the replica answered nothing at all).
+fn a_stalled_chunk_freezes_nothing(a: &Server, b: &Server) {
+    use std::io::Write as _;
+    let loc = begin(a, "scale/stall");
+    let mut stalled = std::net::TcpStream::connect(a.addr).unwrap();
+    let head = format!(
+        "PATCH {loc} HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Range: 0-{}\r\nContent-Length: {}\r\n\r\n",
+        a.admin_auth(),
+        (8 << 20) - 1,
+        8 << 20
+    );
+    stalled.write_all(head.as_bytes()).unwrap();
+    stalled.write_all(&vec![7u8; 2 << 20]).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let answers: Vec<u16> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..12)
+            .map(|_| s.spawn(|| b.http("PATCH", &loc, &[("Content-Range", "0-9")], b"0123456789").status))
+            .collect();
+        // Meanwhile the replica answers everyone else.
+        std::thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        assert_eq!(b.http("GET", "/v2/", &[], b"").status, 200);
+        assert!(t.elapsed() < Duration::from_secs(2), "GET /v2/ waited {:?}", t.elapsed());
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(answers.iter().all(|c| *c == 429), "requests on the held session: {answers:?}");
+    assert!(started.elapsed() < Duration::from_secs(8), "they waited {:?}", started.elapsed());
+    drop(stalled);
+}
+
 /// The access-log lines of `srv` that mention `needle`.
 fn served(srv: &Server, needle: &str) -> usize {
     srv.log().lines().filter(|l| l.contains("access") && l.contains(needle)).count()
@@ -214,6 +248,7 @@ fn three_replicas_behind_haproxy_on_swift_and_postgres() {
     // two finishes — one request wins, and what is acknowledged reads back
     // as its digest says.
     sessions_race_across_replicas(&replicas[0], &replicas[1]);
+    a_stalled_chunk_freezes_nothing(&replicas[0], &replicas[1]);
 
     // skopeo through the balancer: multi-layer images in, and back out,
     // while one of Swift's three object servers is killed.
