@@ -548,13 +548,13 @@ impl Db {
     /// process): a PostgreSQL session advisory lock on this thread's
     /// connection, released when the guard drops on this thread; nothing on
     /// SQLite, where one process owns the database.
-    pub fn lock_digest(&self, digest_hex: &str) -> Result<DigestLock> {
+    pub fn lock_digest(&self, digest_hex: &str) -> Result<SharedLock> {
         if !self.is_shared() {
-            return Ok(DigestLock { db: None, key: 0 });
+            return Ok(SharedLock { db: None, key: 0 });
         }
         let key = pg::digest_key(digest_hex);
         self.read(|c| c.exec("lock digest", "SELECT pg_advisory_lock(?1)", args![key]))?;
-        Ok(DigestLock { db: Some(self.clone()), key })
+        Ok(SharedLock { db: Some(self.clone()), key })
     }
 }
 
@@ -566,9 +566,9 @@ impl Db {
     /// The wait is bounded (`UPLOAD_LOCK_WAIT`): a session another replica
     /// is streaming a body into is `Busy` (the client retries), never a
     /// worker parked behind a client that stopped sending.
-    pub fn lock_upload(&self, id: &str) -> Result<DigestLock> {
+    pub fn lock_upload(&self, id: &str) -> Result<SharedLock> {
         if !self.is_shared() {
-            return Ok(DigestLock { db: None, key: 0 });
+            return Ok(SharedLock { db: None, key: 0 });
         }
         let key = pg::name_key(id);
         let deadline = std::time::Instant::now() + UPLOAD_LOCK_WAIT;
@@ -577,7 +577,7 @@ impl Db {
                 c.one("lock upload", "SELECT pg_try_advisory_lock(?1)", args![key], |r| r.get::<bool>(0))
             })?;
             if got == Some(true) {
-                return Ok(DigestLock { db: Some(self.clone()), key });
+                return Ok(SharedLock { db: Some(self.clone()), key });
             }
             if std::time::Instant::now() >= deadline {
                 return Err(crate::error::Error::Busy(
@@ -594,12 +594,12 @@ pub const UPLOAD_LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// Held while a blob is committed or collected (see `Db::lock_digest`), or
 /// while an upload session is worked on (`Db::lock_upload`).
-pub struct DigestLock {
+pub struct SharedLock {
     db: Option<Db>,
     key: i64,
 }
 
-impl Drop for DigestLock {
+impl Drop for SharedLock {
     fn drop(&mut self) {
         if let Some(db) = &self.db {
             let key = self.key;

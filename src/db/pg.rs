@@ -48,10 +48,10 @@ impl std::fmt::Debug for Target {
 /// A TLS 1.3-only client trusting exactly the CAs of `ca_pem`.
 fn tls_connector(ca_pem: &[u8]) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
     let bad = |e: String| Error::Internal(anyhow::anyhow!("database.ca_file: {e}"));
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
     let mut roots = rustls::RootCertStore::empty();
-    let mut reader = std::io::BufReader::new(ca_pem);
-    for item in rustls_pemfile_certs(&mut reader).map_err(bad)? {
-        roots.add(item).map_err(|e| bad(e.to_string()))?;
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.map_err(|e| bad(e.to_string()))?).map_err(|e| bad(e.to_string()))?;
     }
     if roots.is_empty() {
         return Err(bad("holds no certificate".into()));
@@ -62,18 +62,6 @@ fn tls_connector(ca_pem: &[u8]) -> Result<tokio_postgres_rustls::MakeRustlsConne
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
-}
-
-/// The certificates of a PEM bundle.
-fn rustls_pemfile_certs(
-    reader: &mut dyn std::io::BufRead,
-) -> std::result::Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
-    use rustls::pki_types::pem::PemObject;
-    let mut text = Vec::new();
-    reader.read_to_end(&mut text).map_err(|e| e.to_string())?;
-    rustls::pki_types::CertificateDer::pem_slice_iter(&text)
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())
 }
 
 impl Target {

@@ -126,6 +126,15 @@ pub trait BlobStore: Send + Sync {
     }
 }
 
+/// Refuses an upload id the registry did not make (ours are UUIDs): no
+/// other text ever becomes a path or an object key.
+pub(crate) fn valid_upload_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        return Err(crate::error::Error::NotFound(crate::error::What::Upload));
+    }
+    Ok(())
+}
+
 /// The stale view a store reports for an upload that is not the size its
 /// caller expected.
 pub(crate) fn stale_upload(id: &str, expected: u64, actual: u64) -> crate::error::Error {

@@ -80,8 +80,8 @@ impl Postgres {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Stops and starts the server (same cluster, same port).
-    pub fn restart(&self) {
+    /// Starts the server again after `stop` (same cluster, same port).
+    pub fn start_again(&self) {
         let st =
             Command::new(script("postgres")).arg("restart").arg(self.dir.path().join("pg")).status().unwrap();
         assert!(st.success(), "scripts/postgres restart");
@@ -89,10 +89,6 @@ impl Postgres {
 
     pub fn stop(&self) {
         let _ = Command::new(script("postgres")).arg("stop").arg(self.dir.path().join("pg")).status();
-    }
-
-    pub fn start_again(&self) {
-        self.restart();
     }
 }
 
