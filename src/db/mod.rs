@@ -25,6 +25,7 @@ pub mod uploads;
 pub mod users;
 
 use crate::error::{Context, Result};
+use parking_lot::Mutex;
 use rusqlite::{Connection, TransactionBehavior};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -309,7 +310,9 @@ impl Conn<'_> {
 }
 
 /// A handle on the metadata database; cheap to clone, connections are opened
-/// lazily, one per thread.
+/// lazily: SQLite's are shared by every thread through a small pool of idle
+/// ones, PostgreSQL's stay with the thread that opened them (a session
+/// advisory lock lives on its connection, see `lock_digest`).
 #[derive(Clone, Debug)]
 pub struct Db {
     engine: Arc<Engine>,
@@ -322,7 +325,8 @@ pub struct Db {
 
 #[derive(Debug)]
 enum Engine {
-    Lite(PathBuf),
+    /// The file, and its idle connections (at most `IDLE_LITE`).
+    Lite(PathBuf, Mutex<Vec<Connection>>),
     /// The database, and this replica's data directory (its keys and the
     /// audit checkpoint stay local).
     Pg(Box<pg::Target>, PathBuf),
@@ -330,25 +334,31 @@ enum Engine {
 
 static INSTANCES: AtomicU64 = AtomicU64::new(1);
 
-/// A thread's cached connection.
+/// SQLite connections kept open while idle.  A connection costs ~270 KiB
+/// (page cache, lookaside, parsed schema, cached statements); with one per
+/// worker thread, 32 of them were 8.5 MiB, most of the server's heap.  A
+/// call holds its connection for tens of microseconds, so a handful
+/// serves every worker; a burst beyond them opens more and closes the
+/// extra ones as they come back.
+const IDLE_LITE: usize = 8;
+
+/// A connection taken for one call.
 enum Cached {
     Lite(Connection),
     Pg(Box<pg::PgConn>),
 }
 
-/// A thread's connections.  A PostgreSQL client closes through its own
+/// A thread's PostgreSQL connections.  A client closes through its own
 /// small runtime, whose thread-locals may already be gone when the
 /// thread's are destroyed: that panic is contained here (the socket closes
 /// as the client unwinds), since a panic out of a thread-local destructor
 /// aborts the process.
-struct Conns(Vec<(u64, Cached)>);
+struct Conns(Vec<(u64, pg::PgConn)>);
 
 impl Drop for Conns {
     fn drop(&mut self) {
-        for (_, c) in self.0.drain(..) {
-            if let Cached::Pg(pg) = c {
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(pg)));
-            }
+        for (_, pg) in self.0.drain(..) {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(pg)));
         }
     }
 }
@@ -361,7 +371,7 @@ impl Db {
     /// Opens (creating if needed) and migrates the SQLite database at `path`.
     pub fn open(path: &Path) -> Result<Db> {
         let mut db = Db {
-            engine: Arc::new(Engine::Lite(path.to_path_buf())),
+            engine: Arc::new(Engine::Lite(path.to_path_buf(), Mutex::new(Vec::new()))),
             instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
             version_at_open: 0,
         };
@@ -404,7 +414,7 @@ impl Db {
     /// no password): what the audit key is installed under.
     pub fn path(&self) -> &Path {
         match &*self.engine {
-            Engine::Lite(p) => p,
+            Engine::Lite(p, _) => p,
             Engine::Pg(t, _) => Path::new(t.name()),
         }
     }
@@ -413,7 +423,7 @@ impl Db {
     /// audit checkpoint): the SQLite file's, or the data directory.
     pub fn local_dir(&self) -> &Path {
         match &*self.engine {
-            Engine::Lite(p) => p.parent().unwrap_or(Path::new(".")),
+            Engine::Lite(p, _) => p.parent().unwrap_or(Path::new(".")),
             Engine::Pg(_, dir) => dir,
         }
     }
@@ -427,44 +437,62 @@ impl Db {
         let conn = Connection::open(path).context("open database")?;
         conn.busy_timeout(Duration::from_secs(10)).context("set busy timeout")?;
         conn.execute_batch(
-            // A small page cache (128 KiB) per connection: there is one per
-            // worker thread, and the OS page cache already holds the file.
-            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; \
-             PRAGMA cache_size = -128;",
+            // A small page cache (64 KiB) per connection: the OS page cache
+            // already holds the file, and any write by another connection
+            // (an audit event per pull) empties it at this connection's
+            // next read anyway.  Set first: the first statement that reads
+            // the schema allocates the cache's initial pages at its size.
+            "PRAGMA cache_size = -64; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+             PRAGMA temp_store = MEMORY;",
         )
         .context("set connection pragmas")?;
         Ok(conn)
     }
 
-    /// Takes this thread's connection out of the cache (or opens one), so that
-    /// a nested call simply opens a second connection instead of panicking.
+    /// Takes an idle connection (SQLite: any thread's; PostgreSQL: this
+    /// thread's) or opens one, so that a nested call simply opens a second
+    /// connection instead of panicking.
     fn take(&self) -> Result<Cached> {
-        let cached = CONNS.with(|c| {
-            let v = &mut c.borrow_mut().0;
-            v.iter().position(|(i, _)| *i == self.instance).map(|pos| v.swap_remove(pos).1)
-        });
-        match (cached, &*self.engine) {
-            (Some(Cached::Pg(c)), Engine::Pg(t, _)) => Ok(Cached::Pg(Box::new(c.fresh(t)?))),
-            (Some(c), _) => Ok(c),
-            (None, Engine::Lite(path)) => Ok(Cached::Lite(self.connect_lite(path)?)),
-            (None, Engine::Pg(t, _)) => Ok(Cached::Pg(Box::new(pg::PgConn::connect(t)?))),
+        match &*self.engine {
+            Engine::Lite(path, idle) => {
+                let conn = idle.lock().pop();
+                Ok(Cached::Lite(match conn {
+                    Some(c) => c,
+                    None => self.connect_lite(path)?,
+                }))
+            }
+            Engine::Pg(t, _) => {
+                let cached = CONNS.with(|c| {
+                    let v = &mut c.borrow_mut().0;
+                    v.iter().position(|(i, _)| *i == self.instance).map(|pos| v.swap_remove(pos).1)
+                });
+                Ok(Cached::Pg(Box::new(match cached {
+                    Some(c) => c.fresh(t)?,
+                    None => pg::PgConn::connect(t)?,
+                })))
+            }
         }
     }
 
     fn put_back(&self, conn: Cached) {
-        // A PostgreSQL connection the server closed (a restart) is dropped:
-        // the next call reconnects.
-        if let Cached::Pg(c) = &conn {
-            if c.is_closed() {
-                return;
+        match (conn, &*self.engine) {
+            (Cached::Lite(c), Engine::Lite(_, idle)) => {
+                // One left inside a transaction (or a statement) is closed.
+                let mut idle = idle.lock();
+                if idle.len() < IDLE_LITE && c.is_autocommit() && !c.is_busy() {
+                    idle.push(c);
+                }
             }
+            // A PostgreSQL connection the server closed (a restart) is
+            // dropped: the next call reconnects.
+            (Cached::Pg(c), Engine::Pg(..)) if !c.is_closed() => CONNS.with(|cs| {
+                let v = &mut cs.borrow_mut().0;
+                if !v.iter().any(|(i, _)| *i == self.instance) {
+                    v.push((self.instance, *c));
+                }
+            }),
+            _ => {}
         }
-        CONNS.with(|c| {
-            let v = &mut c.borrow_mut().0;
-            if !v.iter().any(|(i, _)| *i == self.instance) {
-                v.push((self.instance, conn));
-            }
-        });
     }
 
     /// Runs `f` on this thread's connection (reads, single statements).
@@ -524,7 +552,8 @@ impl Db {
         }
     }
 
-    /// Closes this thread's cached connection (tests and shutdown).
+    /// Closes this thread's cached PostgreSQL connection (tests and
+    /// shutdown; SQLite's idle connections belong to no thread).
     pub fn close_thread_connection(&self) {
         CONNS.with(|c| c.borrow_mut().0.retain(|(i, _)| *i != self.instance));
     }
@@ -536,7 +565,7 @@ impl Db {
     /// `None` when another replica holds it.
     pub fn gc_lease(&self) -> Result<Option<GcLease>> {
         match &*self.engine {
-            Engine::Lite(_) => Ok(Some(GcLease { _pg: None })),
+            Engine::Lite(..) => Ok(Some(GcLease { _pg: None })),
             Engine::Pg(t, _) => Ok(pg::PgConn::lease(t, pg::GC_LOCK)?.map(|c| GcLease { _pg: Some(c) })),
         }
     }

@@ -550,3 +550,27 @@ fn planted_symlinks_are_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn many_clients_share_a_few_database_connections() {
+    // Idle SQLite connections are pooled (at most 8), not one per worker
+    // thread: 64 clients at once leave a handful open, each ~270 KiB.
+    let srv = Server::start();
+    let auth = srv.admin_auth();
+    std::thread::scope(|s| {
+        for _ in 0..64 {
+            s.spawn(|| {
+                for _ in 0..20 {
+                    let r = srv.http("GET", "/v2/_catalog", &[("Authorization", &auth)], b"");
+                    assert_eq!(r.status, 200, "{}", r.text());
+                }
+            });
+        }
+    });
+    let open = std::fs::read_dir(format!("/proc/{}/fd", srv.pid()))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+        .filter(|p| p.file_name().is_some_and(|n| n == "mcr.db"))
+        .count();
+    assert!((1..=10).contains(&open), "{open} database connections open after 64 clients");
+}
