@@ -343,7 +343,8 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Queues an event of a read or a refusal (never blocks).
+    /// Queues an event of a read or a refusal (waits only for a writer
+    /// that is a full backlog behind, see `audit::AuditQueue`).
     pub fn audit_async(&self, ev: Event) {
         self.app.audit.send(ev, self.app.now());
     }

@@ -9,7 +9,6 @@ use crate::model::Clock;
 use crate::policy::{AccountType, Principal};
 use argon2::password_hash::{self, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Argon2, Block};
-use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -17,7 +16,6 @@ pub struct LocalProvider {
     db: Db,
     clock: Arc<dyn Clock>,
     token_ttl: i64,
-    scratch: Scratch,
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N]> {
@@ -42,34 +40,14 @@ pub fn hash_password(p: &Password) -> Result<String> {
         .map_err(|e| Error::Internal(anyhow::anyhow!("hash password: {e}")))
 }
 
-/// Argon2's working memory, kept and reused.  A fresh 7 MiB buffer per
-/// check fragments the heap: RSS grew by about 7 MiB with each concurrent
-/// login and never came back (measured: 23 MiB to 477 MiB over 64 logins).
-#[derive(Default)]
-struct Scratch(Mutex<Vec<Vec<Block>>>);
-
 /// A stored hash never makes a check take more than this (64 MiB).
 const MAX_BLOCKS: usize = 64 * 1024;
 
-impl Scratch {
-    fn with<T>(&self, blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
-        let mut buf = self.0.lock().pop().unwrap_or_default();
-        if buf.len() != blocks {
-            buf = vec![Block::default(); blocks];
-        }
-        let r = f(&mut buf);
-        let mut pool = self.0.lock();
-        // As many as checks may run at once (one per core, see `Auth`).
-        if pool.len() < std::thread::available_parallelism().map_or(2, |n| n.get()) {
-            pool.push(buf);
-        }
-        r
-    }
-}
-
 impl LocalProvider {
-    /// Checks a password against a stored Argon2 hash in reused memory;
-    /// the comparison is constant-time (`password_hash::Output`).
+    /// Checks a password against a stored Argon2 hash; the comparison is
+    /// constant-time (`password_hash::Output`).  The working memory (7 MiB)
+    /// is mapped for this check and unmapped after it (the mmap threshold
+    /// set by `mcr serve`), and `Auth` runs at most one check per core.
     fn verify_password(&self, p: &Password, hash: &str) -> bool {
         let Ok(h) = PasswordHash::new(hash) else { return false };
         let (Some(salt), Some(expected)) = (h.salt, h.hash) else { return false };
@@ -89,11 +67,11 @@ impl LocalProvider {
         let mut salt_buf = [0u8; 64];
         let Ok(salt) = salt.decode_b64(&mut salt_buf) else { return false };
         let mut out = vec![0u8; expected.len()];
-        let hashed = self.scratch.with(params.block_count(), |mem| {
-            Argon2::new(algorithm, version, params.clone())
-                .hash_password_into_with_memory(p.expose().as_bytes(), salt, &mut out, mem)
-                .is_ok()
-        });
+        let mut mem = vec![Block::default(); params.block_count()];
+        let hashed = Argon2::new(algorithm, version, params.clone())
+            .hash_password_into_with_memory(p.expose().as_bytes(), salt, &mut out, &mut mem)
+            .is_ok();
+        drop(mem);
         hashed && password_hash::Output::new(&out).is_ok_and(|o| o == expected)
     }
 }
@@ -121,7 +99,7 @@ fn principal(u: &db::users::User) -> Principal {
 
 impl LocalProvider {
     pub fn new(db: Db, clock: Arc<dyn Clock>, token_ttl: i64) -> LocalProvider {
-        LocalProvider { db, clock, token_ttl, scratch: Scratch::default() }
+        LocalProvider { db, clock, token_ttl }
     }
 }
 
@@ -181,6 +159,20 @@ impl super::IdentityProvider for LocalProvider {
 
     fn generation(&self) -> Result<i64> {
         self.db.read(db::users::generation)
+    }
+
+    fn recheck(&self, p: &Principal, gen: i64) -> Result<Option<(Principal, i64)>> {
+        // The generation moves with every password change and disable, in
+        // any process: unchanged, the checked password is still the user's.
+        self.db.read(|c| {
+            if db::users::generation(c)? != gen {
+                return Ok(None);
+            }
+            let user = db::users::by_name(c, &p.username)?;
+            Ok(user
+                .filter(|u| !u.disabled && principal(u).subject == p.subject)
+                .map(|u| (principal(&u), i64::MAX)))
+        })
     }
 
     fn validate(&self, token: &Token) -> Result<Option<(Principal, i64)>> {

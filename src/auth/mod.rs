@@ -53,6 +53,14 @@ pub trait IdentityProvider: Send + Sync {
     fn generation(&self) -> Result<i64> {
         Ok(0)
     }
+    /// Renews a password check made at credentials generation `gen`
+    /// without the password: the principal as it is now, while no user's
+    /// credentials or status changed since (`None`: check the password
+    /// again).  The local provider answers from the user's record, so a
+    /// cached Basic credential is refreshed without another 7 MiB hash.
+    fn recheck(&self, _p: &Principal, _gen: i64) -> Result<Option<(Principal, i64)>> {
+        Ok(None)
+    }
     /// Checks a password directly (Basic credentials on `/v2` requests).
     fn check_password(&self, username: &str, password: &Password) -> Result<Option<(Principal, i64)>> {
         match self.login(username, password, &|_| None)? {
@@ -393,7 +401,11 @@ impl Auth {
         // Length-prefixed fields: no two credential pairs share a key.
         let k = cache::key(format!("basic\0{}\0{user}\0{}", user.len(), pass.expose()).as_bytes());
         if let Some((p, _)) = self.cache.get(&k, gen) {
-            return self.fresh(k, gen, p, || self.check_password(user, pass));
+            let checked = p.clone();
+            return self.fresh(k, gen, p, || match self.provider.recheck(&checked, gen)? {
+                Some(renewed) => Ok(Some(renewed)),
+                None => self.check_password(user, pass),
+            });
         }
         // The check that this caller ran (if any) ends only after its
         // outcome is counted: ended before, a concurrent guess would see
@@ -591,5 +603,78 @@ mod tests {
             Some(50),
             "the next window says how many were folded"
         );
+    }
+}
+
+#[cfg(test)]
+mod renewal_tests {
+    use super::*;
+    use crate::db::{self, Db};
+    use std::sync::atomic::AtomicI64;
+
+    struct Clock(AtomicI64);
+    impl crate::model::Clock for Clock {
+        fn now(&self) -> i64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    /// The local provider, counting the password checks it is asked for.
+    struct Counting(local::LocalProvider, Arc<AtomicU64>);
+    impl IdentityProvider for Counting {
+        fn login(&self, u: &str, p: &Password, s: &ScopeFor) -> Result<Option<Issued>> {
+            self.0.login(u, p, s)
+        }
+        fn validate(&self, t: &Token) -> Result<Option<(Principal, i64)>> {
+            self.0.validate(t)
+        }
+        fn generation(&self) -> Result<i64> {
+            self.0.generation()
+        }
+        fn recheck(&self, p: &Principal, gen: i64) -> Result<Option<(Principal, i64)>> {
+            self.0.recheck(p, gen)
+        }
+        fn check_password(&self, u: &str, p: &Password) -> Result<Option<(Principal, i64)>> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            self.0.check_password(u, p)
+        }
+    }
+
+    #[test]
+    fn a_cached_basic_credential_is_renewed_without_hashing_until_users_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("mcr.db")).unwrap();
+        let hash = local::hash_password(&Password::new(String::from("pw-1"))).unwrap();
+        db.write(|tx| db::users::insert(tx, "bob", &hash, "[]", "human", 0)).unwrap();
+        let clock = Arc::new(Clock(AtomicI64::new(1_000)));
+        let checks = Arc::new(AtomicU64::new(0));
+        let provider = Counting(local::LocalProvider::new(db.clone(), clock.clone(), 3600), checks.clone());
+        let auth = Auth::new(Box::new(provider), clock.clone());
+        let creds = |p: &str| Credentials::Basic("bob".into(), Password::new(String::from(p)));
+        assert_eq!(auth.authenticate(&creds("pw-1"), None).unwrap().username, "bob");
+        // Five minutes of steady use, well past the cache's expiry: renewed
+        // from the user's record, never hashed again.
+        for _ in 0..75 {
+            clock.0.fetch_add(4, Ordering::SeqCst);
+            assert_eq!(auth.authenticate(&creds("pw-1"), None).unwrap().username, "bob");
+        }
+        assert_eq!(checks.load(Ordering::SeqCst), 1);
+        // A password change (by any process) voids the cached check.
+        let new = local::hash_password(&Password::new(String::from("pw-2"))).unwrap();
+        db.write(|tx| {
+            db::users::set_password(tx, "bob", &new)?;
+            db::users::bump_generation(tx)
+        })
+        .unwrap();
+        assert!(auth.authenticate(&creds("pw-1"), None).is_err());
+        assert_eq!(auth.authenticate(&creds("pw-2"), None).unwrap().username, "bob");
+        assert_eq!(checks.load(Ordering::SeqCst), 3);
+        // So does a disable.
+        db.write(|tx| {
+            db::users::set_disabled(tx, "bob", true)?;
+            db::users::bump_generation(tx)
+        })
+        .unwrap();
+        assert!(auth.authenticate(&creds("pw-2"), None).is_err());
     }
 }

@@ -435,25 +435,38 @@ fn reload_tls(config: &Config, http: &HttpServer, grpc: &mcr::grpc::GrpcServer) 
     }
 }
 
-/// glibc's malloc gives threads arenas of their own and keeps what they
-/// free there; with a pool of workers that was a third of the server's peak
-/// RSS (64 MiB against 45 MiB with two arenas, see BENCHMARKS.md).  glibc
-/// reads `MALLOC_ARENA_MAX` only when a process starts, so `mcr serve`
-/// re-executes itself once with it, unless the operator chose a value.
-fn limit_malloc_arenas() {
+/// glibc's malloc, tuned for a pool of threads (see BENCHMARKS.md):
+/// - `MALLOC_ARENA_MAX=2`: with an arena per worker, what threads freed
+///   stayed in their own arenas, a third of the server's peak RSS (64 MiB
+///   against 45 MiB with two);
+/// - `MALLOC_MMAP_THRESHOLD_=131072`, fixed: a large buffer (Argon2's 7 MiB,
+///   a long tag list) is mapped and unmapped with its owner.  By default
+///   glibc raises the threshold after the first such free, and every later
+///   large buffer then stays in the heap once freed.
+///
+/// glibc reads these only when a process starts, so `mcr serve`
+/// re-executes itself once with them; an operator's own values are kept.
+const MALLOC_TUNING: [(&str, &str); 2] = [("MALLOC_ARENA_MAX", "2"), ("MALLOC_MMAP_THRESHOLD_", "131072")];
+
+fn tune_malloc() {
     use std::os::unix::process::CommandExt as _;
-    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+    let missing: Vec<_> = MALLOC_TUNING.iter().filter(|(k, _)| std::env::var_os(k).is_none()).collect();
+    if missing.is_empty() {
         return;
     }
     let Ok(exe) = std::env::current_exe() else { return };
-    let err =
-        std::process::Command::new(exe).args(std::env::args_os().skip(1)).env("MALLOC_ARENA_MAX", "2").exec();
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(std::env::args_os().skip(1));
+    for (k, v) in &missing {
+        cmd.env(k, v);
+    }
+    let err = cmd.exec();
     // `exec` returns only when it failed: serve with glibc's defaults.
-    eprintln!("mcr: could not re-execute with MALLOC_ARENA_MAX=2 ({err}); serving with the default arenas");
+    eprintln!("mcr: could not re-execute with tuned malloc settings ({err}); serving with glibc's defaults");
 }
 
 fn serve(config: Config) -> anyhow::Result<ExitCode> {
-    limit_malloc_arenas();
+    tune_malloc();
     env_logger::Builder::new()
         .parse_filters(&config.log.level)
         .parse_env("RUST_LOG")

@@ -205,6 +205,9 @@ impl Chain {
     }
 }
 
+/// Calls each completion queue is ready to take at once.
+const GRPC_CALL_SLOTS: usize = 64;
+
 /// The gRPC server: grpcio on its own completion queues, a worker pool for
 /// the calls, and (with TLS) the relay terminating TLS 1.3 in front.
 pub struct GrpcServer {
@@ -245,7 +248,11 @@ impl GrpcServer {
         let chain = Chain { app: app.clone(), jobs: jobs.clone(), peers: peers.clone() };
         let tails = services::Tails::default();
         let env = Arc::new(grpcio::Environment::new(2));
+        // grpcio posts 1,024 call slots per completion queue by default,
+        // ~0.9 MiB held for an admin API; a slot is posted again as soon as
+        // a call takes it, and calls beyond the slots wait in gRPC's core.
         let mut server = grpcio::ServerBuilder::new(env)
+            .requests_slot_per_cq(GRPC_CALL_SLOTS)
             .register_service(mcr_grpc::create_admin_service(services::Admin(chain.clone())))
             .register_service(mcr_grpc::create_registry_service(services::Registry(chain.clone())))
             .register_service(mcr_grpc::create_policy_service(services::Policy(chain.clone())))

@@ -64,7 +64,7 @@ fn sixty_four_concurrent_logins_with_one_credential_cost_one_password_check() {
 #[test]
 fn failed_logins_do_not_grow_memory() {
     let srv = Server::start();
-    // Warm up: the first checks allocate the hashing memory that is then kept.
+    // Warm up: the first checks open connections and caches that stay.
     for i in 0..4 {
         http(srv.addr, "GET", "/v2/", &[("Authorization", &basic(&format!("warm{i}"), "x"))], b"");
     }

@@ -497,13 +497,27 @@ fn what_a_hostile_client_tried_is_answered_and_bounded() {
 }
 
 #[test]
-fn the_server_runs_with_two_malloc_arenas_unless_told_otherwise() {
+fn password_hashing_memory_is_given_back_after_each_check() {
+    // Each check maps Argon2's 7 MiB and unmaps it afterwards (the mmap
+    // threshold `mcr serve` sets); kept or left in the heap, it would stay
+    // in the server's RSS between logins.
+    let srv = Server::start();
+    healthy(&srv);
+    let before = srv.rss_kib();
+    for i in 0..5 {
+        let r = srv.http("GET", "/v2/", &[("Authorization", &basic(&format!("nobody{i}"), "wrong"))], b"");
+        assert!(r.status == 401 || r.status == 429, "{}", r.status);
+    }
+    let after = srv.rss_kib();
+    assert!(after < before + 3 * 1024, "RSS went from {before} KiB to {after} KiB over five password checks");
     let environ = |srv: &Server| std::fs::read(format!("/proc/{}/environ", srv.pid())).unwrap();
     let has = |env: &[u8], kv: &[u8]| env.split(|b| *b == 0).any(|e| e == kv);
-    let srv = Server::start();
     assert!(has(&environ(&srv), b"MALLOC_ARENA_MAX=2"));
-    healthy(&srv);
+    assert!(has(&environ(&srv), b"MALLOC_MMAP_THRESHOLD_=131072"));
+    // An operator's own malloc settings are kept.
     let dir = tempfile::tempdir().unwrap();
     let srv = Server::start_with(&dir.path().join("data"), &[], &[("MALLOC_ARENA_MAX", "4")]);
+    healthy(&srv);
     assert!(has(&environ(&srv), b"MALLOC_ARENA_MAX=4"), "the operator's choice is kept");
+    assert!(has(&environ(&srv), b"MALLOC_MMAP_THRESHOLD_=131072"));
 }
