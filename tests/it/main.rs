@@ -5,6 +5,7 @@ mod api;
 mod audit;
 mod auth;
 mod browser;
+mod conformance;
 mod credentials;
 mod docker;
 mod front_door;

@@ -250,6 +250,11 @@ fn three_replicas_behind_haproxy_on_swift_and_postgres() {
     sessions_race_across_replicas(&replicas[0], &replicas[1]);
     a_stalled_chunk_freezes_nothing(&replicas[0], &replicas[1]);
 
+    // The OCI conformance workflows through the balancer: consecutive
+    // requests of every workflow land on different replicas.
+    let target = crate::conformance::Target { addr: lb.addr, auth: auth.clone() };
+    crate::conformance::run(&target, "conformance/lb", "conformance/lb-cross", 11);
+
     // skopeo through the balancer: multi-layer images in, and back out,
     // while one of Swift's three object servers is killed.
     let dir = tempfile::tempdir().unwrap();
