@@ -343,9 +343,15 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Queues an event of a read or a refusal (waits only for a writer
-    /// that is a full backlog behind, see `audit::AuditQueue`).
-    pub fn audit_async(&self, ev: Event) {
-        self.app.audit.send(ev, self.app.now());
+    /// Queues the event of a read that succeeded: `Unavailable` (503)
+    /// when the audit log cannot take it, so no read goes unrecorded.
+    pub fn audit_async(&self, ev: Event) -> crate::error::Result<()> {
+        self.app.audit.send(ev, self.app.now())
+    }
+
+    /// Queues the event of something that stands whether or not the event
+    /// is taken (a refusal, a logout); a full queue is logged by the queue.
+    pub fn audit_anyway(&self, ev: Event) {
+        let _ = self.app.audit.send(ev, self.app.now());
     }
 }

@@ -28,7 +28,10 @@ use crossbeam::channel::{self, Receiver, Sender};
 use parking_lot::Mutex;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -592,29 +595,52 @@ enum Msg {
 pub struct AuditQueue {
     tx: Mutex<Option<Sender<Msg>>>,
     handle: Mutex<Option<JoinHandle<()>>>,
+    /// Set by `close`: a batch the database refuses is no longer retried.
+    closing: Arc<AtomicBool>,
 }
 
 const BATCH: usize = 1024;
 
 /// Events queued at most: a writer that falls behind (a burst of pulls on
 /// two cores) makes requests wait for it instead of growing the queue
-/// without bound.  Unbounded, 45 s of 16 clients pulling left ~4 MiB of
-/// the server's RSS behind.
+/// without bound.
 const BACKLOG: usize = 4 * BATCH;
+
+/// How long a request waits for room in a full queue before it is
+/// answered 503: never a hang behind a writer that cannot write (the
+/// database down), never a read served without its event.
+const QUEUE_WAIT: Duration = Duration::from_secs(2);
+
+/// A batch the database cannot take for now (PostgreSQL restarting) is
+/// tried again after this, until it is written or the server stops.
+const RETRY_WAIT: Duration = Duration::from_millis(500);
 
 impl AuditQueue {
     pub fn start(db: Db) -> std::io::Result<AuditQueue> {
         let (tx, rx) = channel::bounded(BACKLOG);
-        let handle = std::thread::Builder::new().name("audit-writer".into()).spawn(move || writer(db, rx))?;
-        Ok(AuditQueue { tx: Mutex::new(Some(tx)), handle: Mutex::new(Some(handle)) })
+        let closing = Arc::new(AtomicBool::new(false));
+        let stop = closing.clone();
+        let handle =
+            std::thread::Builder::new().name("audit-writer".into()).spawn(move || writer(db, rx, &stop))?;
+        Ok(AuditQueue { tx: Mutex::new(Some(tx)), handle: Mutex::new(Some(handle)), closing })
     }
 
-    /// Queues an event; waits only while `BACKLOG` events are ahead of it.
-    pub fn send(&self, ev: Event, time: i64) {
-        if let Some(tx) = self.tx.lock().as_ref() {
-            let _ = tx.send(Msg::Event(ev, time));
-        } else {
+    /// Queues an event.  With `BACKLOG` events ahead of it for `QUEUE_WAIT`
+    /// (the writer cannot write), the event is not taken: `Unavailable`.
+    pub fn send(&self, ev: Event, time: i64) -> Result<()> {
+        // A clone of the sender: a waiting request holds no lock.
+        let Some(tx) = self.tx.lock().clone() else {
             log::warn!("audit event after shutdown dropped type={}", ev.event_type);
+            return Ok(());
+        };
+        match tx.send_timeout(Msg::Event(ev, time), QUEUE_WAIT) {
+            Ok(()) | Err(channel::SendTimeoutError::Disconnected(_)) => Ok(()),
+            Err(channel::SendTimeoutError::Timeout(m)) => {
+                if let Msg::Event(ev, _) = m {
+                    log::error!("audit queue full, event not taken type={}", ev.event_type);
+                }
+                Err(Error::Unavailable("the audit log is not keeping up; retry".into()))
+            }
         }
     }
 
@@ -629,6 +655,7 @@ impl AuditQueue {
 
     /// Drains the queue and joins the writer (graceful shutdown).
     pub fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
         drop(self.tx.lock().take());
         if let Some(h) = self.handle.lock().take() {
             let _ = h.join();
@@ -642,7 +669,34 @@ impl Drop for AuditQueue {
     }
 }
 
-fn writer(db: Db, rx: Receiver<Msg>) {
+/// Writes a batch; while the database is unavailable (PostgreSQL
+/// restarting), tries again until it is written or the server stops.
+fn write_batch(db: &Db, events: &[(Event, i64)], closing: &AtomicBool) {
+    let mut waited = false;
+    loop {
+        match db.write(|tx| record_all(tx, events.iter().map(|(e, t)| (e, *t)))) {
+            Ok(_) => {
+                if waited {
+                    log::info!("audit batch written after the database came back events={}", events.len());
+                }
+                return;
+            }
+            Err(Error::Unavailable(e)) if !closing.load(Ordering::SeqCst) => {
+                if !waited {
+                    log::warn!("audit batch waits for the database events={} err={e}", events.len());
+                }
+                waited = true;
+                std::thread::sleep(RETRY_WAIT);
+            }
+            Err(e) => {
+                log::error!("audit batch lost events={} err={e:#}", events.len());
+                return;
+            }
+        }
+    }
+}
+
+fn writer(db: Db, rx: Receiver<Msg>, closing: &AtomicBool) {
     let mut last_log = 0i64;
     let mut checkpoint = |db: &Db| match advance_checkpoint(db) {
         Ok(Some(cp)) => {
@@ -679,10 +733,7 @@ fn writer(db: Db, rx: Receiver<Msg>) {
             next = if events.len() < BATCH { rx.try_recv().ok() } else { None };
         }
         if !events.is_empty() {
-            let r = db.write(|tx| record_all(tx, events.iter().map(|(e, t)| (e, *t))));
-            if let Err(e) = r {
-                log::error!("audit batch lost events={} err={e:#}", events.len());
-            }
+            write_batch(&db, &events, closing);
         }
         if !flushes.is_empty() {
             checkpoint(&db);

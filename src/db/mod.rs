@@ -218,7 +218,7 @@ impl Conn<'_> {
             Raw::Lite(c) => c
                 .prepare_cached(sql)
                 .and_then(|mut s| s.execute(rusqlite::params_from_iter(bound.iter())))
-                .context(what),
+                .lite(what),
             Raw::Pg(c, _) => c.borrow_mut().exec(what, sql, &bound),
         }
     }
@@ -268,9 +268,9 @@ impl Conn<'_> {
         let bound: Vec<Arg> = args.iter().map(|a| a.arg()).collect();
         match self.raw {
             Raw::Lite(c) => {
-                let mut s = c.prepare_cached(sql).context(what)?;
-                let mut rows = s.query(rusqlite::params_from_iter(bound.iter())).context(what)?;
-                while let Some(r) = rows.next().context(what)? {
+                let mut s = c.prepare_cached(sql).lite(what)?;
+                let mut rows = s.query(rusqlite::params_from_iter(bound.iter())).lite(what)?;
+                while let Some(r) = rows.next().lite(what)? {
                     if !f(&Row::Lite(r))? {
                         break;
                     }
@@ -333,6 +333,24 @@ enum Engine {
 }
 
 static INSTANCES: AtomicU64 = AtomicU64::new(1);
+
+/// SQLite's errors: a lock not granted within the busy timeout is
+/// `Unavailable` (a 503 the client retries, and a batch the audit writer
+/// writes again), never a 500.
+trait Lite<T> {
+    fn lite(self, what: &'static str) -> Result<T>;
+}
+
+impl<T> Lite<T> for rusqlite::Result<T> {
+    fn lite(self, what: &'static str) -> Result<T> {
+        self.map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                crate::error::Error::Unavailable(format!("database busy: {what}"))
+            }
+            _ => crate::error::Error::Internal(anyhow::Error::from(e).context(what)),
+        })
+    }
+}
 
 /// SQLite connections kept open while idle.  A connection costs ~270 KiB
 /// (page cache, lookaside, parsed schema, cached statements); with one per
@@ -521,9 +539,9 @@ impl Db {
                 let r = (|| {
                     let tx = conn
                         .transaction_with_behavior(TransactionBehavior::Immediate)
-                        .context("begin transaction")?;
+                        .lite("begin transaction")?;
                     let v = f(&Tx { conn: Conn { raw: Raw::Lite(&tx) } })?;
-                    tx.commit().context("commit transaction")?;
+                    tx.commit().lite("commit transaction")?;
                     Ok(v)
                 })();
                 self.put_back(Cached::Lite(conn));

@@ -62,7 +62,7 @@ pub fn authorize(ctx: &Ctx, action: Action, repo: Option<&RepoName>) -> Result<(
     let mut ev = ctx.event("denied", "denied");
     ev.repository = repo.map(|r| r.to_string());
     ev.detail = serde_json::json!({ "action": action.as_str(), "rules": rules, "reason": d.reason });
-    ctx.audit_async(ev);
+    ctx.audit_anyway(ev);
     Err(Error::Denied(format!(
         "{} may not {} {}",
         who.username,

@@ -43,7 +43,7 @@ pub fn get(ctx: &Ctx, repo: &RepoName, reference: &Reference) -> Result<Manifest
         ev.repository = Some(repo.to_string());
         ev.reference = Some(reference.to_string());
         ev.detail = serde_json::json!({ "digest": m.digest });
-        ctx.audit_async(ev);
+        ctx.audit_async(ev)?;
     }
     Ok(Manifest { digest: m.digest, media_type: m.media_type, body: m.body })
 }

@@ -46,7 +46,7 @@ pub fn issue_token(
             let mut ev = ctx.event("login", "ok");
             ev.actor = Some(username.to_string());
             ev.detail = serde_json::json!({ "method": "token" });
-            ctx.audit_async(ev);
+            ctx.audit_async(ev)?;
             Ok(i)
         }
         Err(e) => {
@@ -69,7 +69,7 @@ fn login_failed(ctx: &Ctx, user: Option<String>, method: &str, e: &Error) {
     let mut ev = ctx.event("login_failed", outcome);
     ev.actor = user;
     ev.detail = serde_json::json!({ "method": method, "folded_before": folded });
-    ctx.audit_async(ev);
+    ctx.audit_anyway(ev);
 }
 
 /// A web UI session as its browser holds it: the id (only its hash is
@@ -122,7 +122,7 @@ pub fn ui_login(ctx: &Ctx, username: &str, password: &Password) -> Result<UiSess
         let mut ev = ctx.event("login", "ok");
         ev.actor = Some(p.username.clone());
         ev.detail = serde_json::json!({ "method": "ui" });
-        ctx.audit_async(ev);
+        ctx.audit_async(ev)?;
         let csrf = csrf_token(ctx, &id)?;
         return Ok(UiSession { id, csrf });
     }
@@ -160,7 +160,7 @@ pub fn ui_session(ctx: &Ctx, id: &Token) -> Result<Actor> {
 pub fn ui_logout(ctx: &Ctx, id: &Token) -> Result<()> {
     super::access::public(ctx)?;
     if ctx.app.db.write(|tx| db::ui::delete(tx, &id_hash(id)))? {
-        ctx.audit_async(ctx.event("logout", "ok"));
+        ctx.audit_anyway(ctx.event("logout", "ok"));
     }
     Ok(())
 }

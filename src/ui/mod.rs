@@ -92,7 +92,7 @@ fn answer(app: &App, req: &mut Request, req_id: &str) -> Response {
             log::warn!("ui csrf refused req={} user={} path={path}", ctx.req_id, ctx.actor.name());
             let mut ev = ctx.event("denied", "csrf");
             ev.detail = serde_json::json!({ "path": path });
-            ctx.audit_async(ev);
+            ctx.audit_anyway(ev);
             return error_page(
                 &ctx,
                 &session,

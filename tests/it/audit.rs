@@ -4,6 +4,7 @@
 
 use crate::support::*;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 fn admin_ctx(t: &TestApp) -> mcr::app::Ctx<'_> {
     t.admin_ctx()
@@ -641,4 +642,39 @@ fn a_trigger_in_sqlites_namespace_is_foreign_and_analyze_is_not() {
     let config = t.app.config.clone();
     drop(t.app);
     assert!(mcr::app::App::open(config.clone(), mcr::storage::open(&config.storage).unwrap()).is_err());
+}
+
+#[test]
+fn a_database_lock_held_elsewhere_loses_no_audit_event_and_refuses_writes_with_503() {
+    crate::sqlite_only!();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let srv = Server::start_on(&data, &[]);
+    let (manifest, _) = srv.push_image("locked/app", "v1", 5);
+    let db = rusqlite::Connection::open(data.join("mcr.db")).unwrap();
+    let pulls = || -> i64 {
+        db.query_row("SELECT COUNT(*) FROM audit_log WHERE event_type = 'pull'", [], |r| r.get(0)).unwrap()
+    };
+    let before = pulls();
+    // Another process holds the write lock longer than the busy timeout (10 s).
+    let holder = rusqlite::Connection::open(data.join("mcr.db")).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let held = Instant::now();
+    for _ in 0..20 {
+        let r = srv.http("GET", "/v2/locked/app/manifests/v1", &[("Accept", OCI_MANIFEST)], b"");
+        assert_eq!(r.status, 200, "reads go on beside the lock: {}", r.text());
+    }
+    let r = srv.http("PUT", "/v2/locked/app/manifests/v2", &[("Content-Type", OCI_MANIFEST)], &manifest);
+    assert_eq!(r.status, 503, "a write that cannot get the lock: {} {}", r.status, r.text());
+    std::thread::sleep(Duration::from_secs(12).saturating_sub(held.elapsed()));
+    holder.execute_batch("COMMIT").unwrap();
+    // The audit writer's batch waited for the lock instead of being lost.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while pulls() < before + 20 {
+        assert!(Instant::now() < deadline, "pull events lost: {} of 20\n{}", pulls() - before, srv.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(pulls(), before + 20);
+    assert!(srv.log().contains("audit batch waits for the database"), "{}", srv.log());
+    assert!(!srv.log().contains("audit batch lost"), "{}", srv.log());
 }
