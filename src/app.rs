@@ -195,9 +195,14 @@ fn owner_only(dir: &std::path::Path) -> Result<()> {
         }
         for e in std::fs::read_dir(&d).context("read data directory")? {
             let e = e.context("read data directory")?;
-            let t = e.file_type().context("stat data directory entry")?;
-            let owner =
-                std::os::unix::fs::MetadataExt::uid(&e.metadata().context("stat data directory entry")?);
+            // A running server renames and removes files as this scans
+            // (`mcr user` works beside it): one gone is nothing to fix.
+            let meta = match e.metadata() {
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                m => m.context("stat data directory entry")?,
+            };
+            let t = meta.file_type();
+            let owner = std::os::unix::fs::MetadataExt::uid(&meta);
             if owner != rustix::process::getuid().as_raw() || t.is_symlink() {
                 return Err(Error::Internal(anyhow::anyhow!(
                     "{} is {} in the data directory; mcr refuses a directory others could have written to \
@@ -208,12 +213,13 @@ fn owner_only(dir: &std::path::Path) -> Result<()> {
             }
             if t.is_dir() {
                 stack.push(e.path());
-            } else if t.is_file() {
-                let mode = e.metadata().context("stat data file")?.permissions().mode();
-                if mode & 0o777 != 0o600 {
-                    std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o600))
-                        .context("restrict data file")?;
-                    files += 1;
+            } else if t.is_file() && meta.permissions().mode() & 0o777 != 0o600 {
+                match std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o600)) {
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    r => {
+                        r.context("restrict data file")?;
+                        files += 1;
+                    }
                 }
             }
         }

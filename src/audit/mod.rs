@@ -219,7 +219,11 @@ fn write_checkpoint_file(db: &Db, mut cp: Checkpoint) -> Result<Checkpoint> {
     use std::io::Write as _;
     cp.mac = cp.compute_mac(&db_key(db)?);
     let path = checkpoint_path(db);
-    let tmp = path.with_extension("checkpoint.partial");
+    // A name of this write's own: the server and `mcr user`/`mcr audit`
+    // beside it write checkpoints too, and must not move each other's.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("checkpoint.{}-{n}.partial", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -229,7 +233,10 @@ fn write_checkpoint_file(db: &Db, mut cp: Checkpoint) -> Result<Checkpoint> {
     f.write_all(serde_json::to_string(&cp).unwrap_or_default().as_bytes())
         .context("write audit checkpoint")?;
     f.sync_all().context("fsync audit checkpoint")?;
-    std::fs::rename(&tmp, &path).context("put audit checkpoint in place")?;
+    if let Err(e) = std::fs::rename(&tmp, &path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).context("put audit checkpoint in place");
+    }
     CHECKPOINT_ID.store(cp.last_id, std::sync::atomic::Ordering::Relaxed);
     Ok(cp)
 }
@@ -744,4 +751,43 @@ fn writer(db: Db, rx: Receiver<Msg>, closing: &AtomicBool) {
     }
     checkpoint(&db);
     db.close_thread_connection();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_checkpoint_writers_do_not_move_each_others_files() {
+        // The server and `mcr user` beside it both write the checkpoint;
+        // threads here stand in for the two processes.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mcr.db");
+        let db = Db::open(&path).unwrap();
+        install_key(&path, [7; 32]);
+        std::thread::scope(|s| {
+            for t in 0..8i64 {
+                let db = &db;
+                s.spawn(move || {
+                    for i in 0..50 {
+                        let cp = Checkpoint {
+                            last_id: t * 1000 + i,
+                            last_hash: "00".repeat(32),
+                            keyed_from: 1,
+                            time: 0,
+                            mac: String::new(),
+                        };
+                        write_checkpoint_file(db, cp).unwrap();
+                    }
+                });
+            }
+        });
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("partial"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+        assert!(checkpoint_path(&db).exists());
+    }
 }
