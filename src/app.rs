@@ -27,7 +27,22 @@ pub struct App {
     pub uploads: UploadStates,
     /// The key of the web UI's CSRF tokens (`<data>/ui-csrf.key`, 0600).
     pub ui_key: [u8; 32],
+    /// Replicas: what this process shares of its login throttle.
+    logins: SharedLogins,
 }
+
+/// A replica's part in the login throttle all replicas share: its name in
+/// `login_events`, the last event of the others it replayed, and when it
+/// last pruned the table.
+struct SharedLogins {
+    replica: String,
+    replayed: std::sync::atomic::AtomicI64,
+    pruned: std::sync::atomic::AtomicI64,
+}
+
+/// Login events kept (and replayed by a replica that starts): as far back
+/// as the throttle's longest back-off looks.
+const LOGIN_EVENTS_KEPT_SECS: i64 = 3600;
 
 impl App {
     /// Opens the registry on `store`: creates the data directory, migrates
@@ -117,6 +132,17 @@ impl App {
             _ => Box::new(LocalProvider::new(db.clone(), clock.clone(), config.token_ttl_secs())),
         };
         let auth = Auth::new(provider, clock.clone());
+        if db.is_shared() {
+            auth.share_logins();
+        }
+        let mut name = [0u8; 8];
+        getrandom::fill(&mut name)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("random replica name: {e}")))?;
+        let logins = SharedLogins {
+            replica: crate::model::to_hex(&name),
+            replayed: std::sync::atomic::AtomicI64::new(0),
+            pruned: std::sync::atomic::AtomicI64::new(0),
+        };
         let policy = PolicyEngine::new(db.read(crate::db::policy::rules)?);
         let audit = AuditQueue::start(db.clone()).context("start audit writer")?;
         let blob_locks = Arc::new(BlobLocks::default());
@@ -141,6 +167,7 @@ impl App {
             gc,
             uploads: UploadStates::default(),
             ui_key,
+            logins,
         })
     }
 
@@ -256,16 +283,52 @@ pub fn existing_audit_key(config: &Config) -> Result<Option<[u8; 32]>> {
 /// that is a symlink or not its owner's alone (someone else may know it).
 /// Returns the key, and whether it was made now.
 /// How soon a replica sees what other replicas changed that it keeps in
-/// memory (the policy rules).
+/// memory (the policy rules), and shares its login outcomes with them.
 pub const SHARED_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl App {
     /// Reloads what other replicas may have changed in the shared database
-    /// and this process keeps in memory: the policy rules.
+    /// and this process keeps in memory: the policy rules, and the login
+    /// throttle (this replica's outcomes out, the others' in).
     pub fn refresh_shared_state(&self) -> Result<()> {
         let rules = self.db.read(crate::db::policy::rules)?;
         self.policy.replace(rules);
-        Ok(())
+        self.share_logins()
+    }
+
+    fn share_logins(&self) -> Result<()> {
+        use crate::db::logins;
+        use std::sync::atomic::Ordering;
+        let l = &self.logins;
+        let now = self.now();
+        let out = self.auth.take_shared();
+        let prune = now - l.pruned.load(Ordering::Relaxed) >= 60;
+        if !out.is_empty() || prune {
+            self.db.write(|tx| {
+                for e in &out {
+                    logins::insert(tx, &l.replica, e)?;
+                }
+                if prune {
+                    logins::prune(tx, now - LOGIN_EVENTS_KEPT_SECS)?;
+                }
+                Ok(())
+            })?;
+            if prune {
+                l.pruned.store(now, Ordering::Relaxed);
+            }
+        }
+        const PAGE: usize = 1000;
+        loop {
+            let after = l.replayed.load(Ordering::Relaxed);
+            let page = self.db.read(|c| logins::others_since(c, &l.replica, after, PAGE))?;
+            for (id, e) in &page {
+                self.auth.replay(e);
+                l.replayed.store(*id, Ordering::Relaxed);
+            }
+            if page.len() < PAGE {
+                return Ok(());
+            }
+        }
     }
 }
 

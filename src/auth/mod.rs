@@ -11,6 +11,7 @@ pub mod mcias;
 
 pub use crate::model::{Credentials, Password, Token};
 
+use crate::db::logins::LoginEvent;
 use crate::error::{Error, Result};
 use crate::model::Clock;
 use crate::policy::Principal;
@@ -154,10 +155,15 @@ impl Throttle {
     }
 
     pub fn record_failure(&self, user: Option<&str>, peer: Option<IpAddr>, now: i64) {
+        self.record_failure_of(user.map(|u| cache::key(u.as_bytes())), peer, now);
+    }
+
+    /// `record_failure` for a user known by the hash of their name.
+    fn record_failure_of(&self, user: Option<[u8; 32]>, peer: Option<IpAddr>, now: i64) {
         let peer = peer.map(bucket);
         let mut st = self.state.lock();
         if let Some(u) = user {
-            let key = (cache::key(u.as_bytes()), peer);
+            let key = (u, peer);
             if st.pairs.len() >= MAX_TRACKED && !st.pairs.contains_key(&key) {
                 st.pairs.retain(|_, (_, last)| *last > now - MAX_BACKOFF);
                 if st.pairs.len() >= MAX_TRACKED {
@@ -217,9 +223,13 @@ impl Throttle {
 
     /// A success ends the pair's run of failures.
     pub fn record_success(&self, user: &str, peer: Option<IpAddr>) {
+        self.record_success_of(cache::key(user.as_bytes()), peer);
+    }
+
+    fn record_success_of(&self, user: [u8; 32], peer: Option<IpAddr>) {
         let mut st = self.state.lock();
         if !st.pairs.is_empty() {
-            st.pairs.remove(&(cache::key(user.as_bytes()), peer.map(bucket)));
+            st.pairs.remove(&(user, peer.map(bucket)));
         }
     }
 
@@ -338,7 +348,13 @@ pub struct Auth {
     flights: Flights,
     hashes: HashSlots,
     clock: Arc<dyn Clock>,
+    /// Login outcomes for the other replicas (`None`: not shared).
+    outbox: Mutex<Option<Vec<LoginEvent>>>,
 }
+
+/// Outcomes kept for the other replicas between two refreshes at most; a
+/// refresh every 2 s never sees this many (password checks are bounded).
+const OUTBOX_MAX: usize = 10_000;
 
 impl Auth {
     /// Forgets every cached validation (after a password change or a
@@ -356,6 +372,55 @@ impl Auth {
             flights: Flights::default(),
             hashes: HashSlots { busy: Mutex::new(0), freed: Condvar::new(), max: cores },
             clock,
+            outbox: Mutex::new(None),
+        }
+    }
+
+    /// From now on, login outcomes are kept for `take_shared` (replicas:
+    /// one throttle across all of them).
+    pub fn share_logins(&self) {
+        self.outbox.lock().get_or_insert_with(Vec::new);
+    }
+
+    /// The login outcomes recorded here since the last call.
+    pub fn take_shared(&self) -> Vec<LoginEvent> {
+        self.outbox.lock().as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn share(&self, user: Option<&str>, peer: Option<IpAddr>, ok: bool) {
+        if let Some(out) = self.outbox.lock().as_mut() {
+            if out.len() < OUTBOX_MAX {
+                out.push(LoginEvent {
+                    user_key: user.map(|u| crate::model::to_hex(&cache::key(u.as_bytes()))),
+                    peer: peer.map(|p| bucket(p).to_string()),
+                    ok,
+                    time: self.clock.now(),
+                });
+            }
+        }
+    }
+
+    /// Applies another replica's login outcome to this replica's throttle;
+    /// an event that does not parse (written by nothing mcr knows) is skipped.
+    pub fn replay(&self, e: &LoginEvent) {
+        let user = match e.user_key.as_deref().map(crate::model::from_hex) {
+            None => None,
+            Some(Some(k)) if k.len() == 32 => {
+                let mut key = [0u8; 32];
+                key.copy_from_slice(&k);
+                Some(key)
+            }
+            Some(_) => return,
+        };
+        let peer = match e.peer.as_deref().map(str::parse::<IpAddr>) {
+            None => None,
+            Some(Ok(p)) => Some(p),
+            Some(Err(_)) => return,
+        };
+        match (e.ok, user) {
+            (true, Some(u)) => self.throttle.record_success_of(u, peer),
+            (true, None) => {}
+            (false, u) => self.throttle.record_failure_of(u, peer, e.time),
         }
     }
 
@@ -517,6 +582,7 @@ impl Auth {
         match outcome {
             Some(v) => {
                 self.throttle.record_success(user, peer);
+                self.share(Some(user), peer, true);
                 Ok(v)
             }
             None => {
@@ -549,6 +615,7 @@ impl Auth {
             peer.map_or("-".to_string(), |p| p.to_string())
         );
         self.throttle.record_failure(user, peer, self.clock.now());
+        self.share(user, peer, false);
     }
 
     /// See `Throttle::audit_failure`.

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/3-ui.sql"),
     include_str!("migrations/4-audit-key.sql"),
     include_str!("migrations/5-registry.sql"),
+    include_str!("migrations/6-logins.sql"),
 ];
 
 /// One entry of `sqlite_master`: type, name, table, SQL.

@@ -13,6 +13,7 @@ pub mod admin;
 pub mod audit;
 pub mod blobs;
 pub mod gc;
+pub mod logins;
 pub mod manifests;
 mod migrate;
 mod pg;

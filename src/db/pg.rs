@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/pg/3-ui.sql"),
     include_str!("migrations/pg/4-audit-key.sql"),
     include_str!("migrations/pg/5-registry.sql"),
+    include_str!("migrations/pg/6-logins.sql"),
 ];
 
 /// Where the database is, how to reach it (TLS 1.3 when a CA is given),

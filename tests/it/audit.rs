@@ -322,7 +322,10 @@ fn an_unkeyed_chain_migrates_and_still_verifies() {
     let data = t.dir.path().join("data");
     let db = rusqlite::Connection::open(data.join("mcr.db")).unwrap();
     rehash_without_key(&db);
-    db.execute_batch("DROP TABLE audit_meta; DROP TABLE registry; PRAGMA user_version = 3;").unwrap();
+    db.execute_batch(
+        "DROP TABLE audit_meta; DROP TABLE registry; DROP TABLE login_events; PRAGMA user_version = 3;",
+    )
+    .unwrap();
     // Nor did its data directory carry a registry marker.
     std::fs::remove_file(t.dir.path().join("data/blobs/registry")).unwrap();
     let legacy_rows: i64 = db.query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0)).unwrap();
@@ -584,7 +587,10 @@ fn the_third_round_of_attacks_without_the_key_is_caught() {
     let db = open(&t);
     db.execute("DELETE FROM audit_log WHERE event_type = 'push' AND id = (SELECT max(id) FROM audit_log WHERE event_type = 'push')", []).unwrap();
     rehash_without_key(&db);
-    db.execute_batch("DROP TABLE audit_meta; DROP TABLE registry; PRAGMA user_version = 3;").unwrap();
+    db.execute_batch(
+        "DROP TABLE audit_meta; DROP TABLE registry; DROP TABLE login_events; PRAGMA user_version = 3;",
+    )
+    .unwrap();
     // Nor did its data directory carry a registry marker.
     std::fs::remove_file(t.dir.path().join("data/blobs/registry")).unwrap();
     drop(db);

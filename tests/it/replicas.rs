@@ -304,6 +304,25 @@ fn three_replicas_behind_haproxy_on_swift_and_postgres() {
     assert_eq!(r.status, 204, "{}", r.text());
     std::thread::sleep(Duration::from_millis(2600));
 
+    // A client guessing passwords on one replica is throttled on all: the
+    // replicas share login outcomes through the database (each writes its
+    // own and replays the others' every 2 s).
+    let guess = basic("no-such-user", "guess");
+    for i in 0..10 {
+        let r = http(replicas[1].addr, "GET", "/v2/", &[("Authorization", &guess)], b"");
+        assert_eq!(r.status, 401, "guess {i} on one replica");
+    }
+    assert_eq!(http(replicas[1].addr, "GET", "/v2/", &[("Authorization", &guess)], b"").status, 429);
+    // One refresh to write them, one to read them: 4 s at most.  A single
+    // try each (a failure there would count on its own).
+    std::thread::sleep(Duration::from_millis(4500));
+    for srv in [&replicas[0], &replicas[2]] {
+        let r = http(srv.addr, "GET", "/v2/", &[("Authorization", &guess)], b"");
+        assert_eq!(r.status, 429, "replica {} lets the guessing go on: {}", srv.addr, r.text());
+    }
+    // The user's own logins from there are not held back by it.
+    assert_eq!(replicas[2].http("GET", "/v2/", &[], b"").status, 200);
+
     // Garbage collection over and over on one replica while the others
     // push: nothing acknowledged is lost.
     let stop = Arc::new(AtomicBool::new(false));

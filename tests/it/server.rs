@@ -555,6 +555,7 @@ fn planted_symlinks_are_refused() {
 fn many_clients_share_a_few_database_connections() {
     // Idle SQLite connections are pooled (at most 8), not one per worker
     // thread: 64 clients at once leave a handful open, each ~270 KiB.
+    crate::sqlite_only!();
     let srv = Server::start();
     let auth = srv.admin_auth();
     std::thread::scope(|s| {
