@@ -515,9 +515,23 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     mcr::service::admin::mark_started(app.now());
-    // Crash leftovers first: nothing is in flight yet.
-    if let Err(e) = mcr::service::admin::reconcile(&startup) {
-        log::error!("startup reconcile failed err={e:#}");
+    // Crash leftovers, beside the requests: reconcile is safe online (it is
+    // `mcrctl gc reconcile`), and on a large bucket it took up to a minute
+    // under load, which the listener no longer waits for.
+    {
+        let app = app.clone();
+        std::thread::Builder::new()
+            .name("startup-reconcile".into())
+            .spawn(move || {
+                let ctx = Ctx::system(&app, "system:startup");
+                match mcr::service::admin::reconcile(&ctx) {
+                    Ok(r) => {
+                        log::info!("startup reconcile done {}", serde_json::to_string(&r).unwrap_or_default())
+                    }
+                    Err(e) => log::error!("startup reconcile failed err={e:#}"),
+                }
+            })
+            .context("start reconcile thread")?;
     }
     let mut gc = mcr::gc::scheduler::Scheduler::start(app.gc.clone(), app.config.gc_interval_secs())
         .context("start gc thread")?;

@@ -72,6 +72,8 @@ pub struct Parts {
 pub struct Gc {
     parts: Parts,
     run_lock: Mutex<()>,
+    /// One reconcile at a time (the one at start-up runs beside requests).
+    reconcile_lock: Mutex<()>,
     status: Mutex<GcStatus>,
     next_id: AtomicU64,
     pub(crate) inbox: std::sync::OnceLock<crossbeam::channel::Sender<scheduler::Msg>>,
@@ -82,6 +84,7 @@ impl Gc {
         Gc {
             parts,
             run_lock: Mutex::new(()),
+            reconcile_lock: Mutex::new(()),
             status: Mutex::new(GcStatus::default()),
             next_id: AtomicU64::new(0),
             inbox: std::sync::OnceLock::new(),
@@ -280,6 +283,7 @@ impl UploadSessions for crate::storage::UploadStates {
 /// row is gone was committed or abandoned, and aborting it is harmless.  A
 /// session a request is using is never purged, however long it streams.
 pub fn reconcile(gc: &Gc, actor: &str, sessions: &dyn UploadSessions) -> Result<ReconcileReport> {
+    let _one = gc.reconcile_lock.lock();
     let p = &gc.parts;
     let now = gc.now();
     let mut rep = ReconcileReport::default();
