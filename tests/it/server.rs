@@ -6,7 +6,7 @@ use crate::support::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn mcr() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mcr"))
@@ -574,4 +574,23 @@ fn many_clients_share_a_few_database_connections() {
         .filter(|p| p.file_name().is_some_and(|n| n == "mcr.db"))
         .count();
     assert!((1..=10).contains(&open), "{open} database connections open after 64 clients");
+}
+
+#[test]
+fn crash_leftovers_are_reconciled_at_start_beside_the_requests() {
+    let mut srv = Server::start();
+    let data = srv.data_dir.clone();
+    srv.kill();
+    // A staged upload that no session names, as a crash leaves it.
+    let junk = data.join("uploads/0bad0bad-0000-4000-8000-000000000002");
+    std::fs::write(&junk, b"junk").unwrap();
+    let srv = Server::start_on(&data, &[]);
+    assert_eq!(srv.http("GET", "/v2/", &[], b"").status, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !srv.log().contains("startup reconcile done") {
+        assert!(Instant::now() < deadline, "no startup reconcile: {}", srv.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(srv.log().contains("\"staging_files_removed\":1"), "{}", srv.log());
+    assert!(!junk.exists(), "the leftover is still there");
 }
