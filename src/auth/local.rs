@@ -168,10 +168,8 @@ impl super::IdentityProvider for LocalProvider {
             if db::users::generation(c)? != gen {
                 return Ok(None);
             }
-            let user = db::users::by_name(c, &p.username)?;
-            Ok(user
-                .filter(|u| !u.disabled && principal(u).subject == p.subject)
-                .map(|u| (principal(&u), i64::MAX)))
+            let user = db::users::by_name(c, &p.username)?.filter(|u| !u.disabled);
+            Ok(user.map(|u| principal(&u)).filter(|now| now.subject == p.subject).map(|now| (now, i64::MAX)))
         })
     }
 

@@ -405,12 +405,10 @@ impl Auth {
     pub fn replay(&self, e: &LoginEvent) {
         let user = match e.user_key.as_deref().map(crate::model::from_hex) {
             None => None,
-            Some(Some(k)) if k.len() == 32 => {
-                let mut key = [0u8; 32];
-                key.copy_from_slice(&k);
-                Some(key)
-            }
-            Some(_) => return,
+            Some(k) => match k.and_then(|k| <[u8; 32]>::try_from(k).ok()) {
+                Some(key) => Some(key),
+                None => return,
+            },
         };
         let peer = match e.peer.as_deref().map(str::parse::<IpAddr>) {
             None => None,

@@ -42,18 +42,6 @@ pub fn others_since(c: &Conn, replica: &str, after: i64, limit: usize) -> Result
     )
 }
 
-/// The newest event's id (0 when there is none): where a replica that
-/// starts begins to replay.
-pub fn last_id(c: &Conn) -> Result<i64> {
-    Ok(c.one(
-        "last login event",
-        "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM login_events",
-        args![],
-        |r| r.get(0),
-    )?
-    .unwrap_or(0))
-}
-
 /// Forgets events older than `before` (no throttle looks back that far).
 pub fn prune(c: &Tx, before: i64) -> Result<usize> {
     c.exec("prune login events", "DELETE FROM login_events WHERE time < ?1", args![before])
