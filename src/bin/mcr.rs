@@ -446,7 +446,7 @@ fn reload_tls(config: &Config, http: &HttpServer, grpc: &mcr::grpc::GrpcServer) 
 /// - `glibc.malloc.tcache_count=1`: each thread keeps one freed chunk per
 ///   size class for itself instead of seven; with 32 workers taking turns,
 ///   those per-thread caches held ~3.5 MiB that no other thread could use,
-///   for ~5% of the manifest GET rate (BENCHMARKS.md, "Memory").
+///   for ~10% of the manifest GET rate at 32 workers (BENCHMARKS.md).
 ///
 /// glibc reads these only when a process starts, so `mcr serve`
 /// re-executes itself once with them; an operator's own values are kept.
