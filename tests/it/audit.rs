@@ -684,3 +684,68 @@ fn a_database_lock_held_elsewhere_loses_no_audit_event_and_refuses_writes_with_5
     assert!(srv.log().contains("audit batch waits for the database"), "{}", srv.log());
     assert!(!srv.log().contains("audit batch lost"), "{}", srv.log());
 }
+
+#[test]
+fn a_full_audit_queue_answers_503_after_two_seconds_and_records_every_pull_it_served() {
+    crate::sqlite_only!();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let srv = Server::start_on(&data, &[]);
+    srv.push_image("full/app", "v1", 6);
+    let db = rusqlite::Connection::open(data.join("mcr.db")).unwrap();
+    let pulls = || -> i64 {
+        db.query_row("SELECT COUNT(*) FROM audit_log WHERE event_type = 'pull'", [], |r| r.get(0)).unwrap()
+    };
+    let before = pulls();
+    // The writer cannot write while another process holds the lock: the
+    // queue (4,096 events) fills, and then a pull waits at most 2 s.
+    let holder = rusqlite::Connection::open(data.join("mcr.db")).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let auth = srv.admin_auth();
+    let results: Vec<(usize, u16, Duration, String)> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut served = 0;
+                    loop {
+                        let t = Instant::now();
+                        let r = http(
+                            srv.addr,
+                            "GET",
+                            "/v2/full/app/manifests/v1",
+                            &[("Accept", OCI_MANIFEST), ("Authorization", &auth)],
+                            b"",
+                        );
+                        if r.status != 200 || served == 3000 {
+                            return (served, r.status, t.elapsed(), r.text());
+                        }
+                        served += 1;
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let served: usize = results.iter().map(|r| r.0).sum();
+    for (_, status, took, body) in &results {
+        assert_eq!(*status, 503, "a pull beyond a full queue: {body}");
+        assert!(body.contains("UNAVAILABLE"), "{body}");
+        assert!(
+            *took >= Duration::from_millis(1900) && *took < Duration::from_secs(5),
+            "answered after {took:?}"
+        );
+    }
+    assert!((4096..4200).contains(&served), "{served} pulls served before the queue was full");
+    holder.execute_batch("COMMIT").unwrap();
+    // Every pull that was answered 200 is recorded; none of the refused ones.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pulls() < before + served as i64 {
+        assert!(Instant::now() < deadline, "pull events lost: {} of {served}", pulls() - before);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(pulls(), before + served as i64);
+    assert!(srv.log().contains("audit queue full, event not taken"), "{}", srv.log());
+    let r = srv.http("GET", "/v2/full/app/manifests/v1", &[("Accept", OCI_MANIFEST)], b"");
+    assert_eq!(r.status, 200, "pulls are served again once the writer can write: {}", r.text());
+}
