@@ -219,9 +219,9 @@ pub struct Log {
 
 /// Eight workers per CPU core, 16 to 64: requests are short and CPU-bound
 /// or wait on the disk, and each worker that has served keeps its stack
-/// pages and its malloc caches.  A fixed 32 was a fifth of the peak RSS
-/// of a two-core server under load for no gain in its rates (BENCHMARKS.md,
-/// "Memory"); an object store's round trips on a large machine get more.
+/// pages and its malloc caches.  On two cores, 32 held ~2–3 MiB more than
+/// 16 under load and served manifest GETs more slowly (BENCHMARKS.md); an
+/// object store's round trips on a large machine get more.
 pub fn default_workers() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     (8 * cores).clamp(16, 64)

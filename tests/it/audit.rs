@@ -658,13 +658,9 @@ fn a_database_lock_held_elsewhere_loses_no_audit_event_and_refuses_writes_with_5
     let srv = Server::start_on(&data, &[]);
     let (manifest, _) = srv.push_image("locked/app", "v1", 5);
     let db = rusqlite::Connection::open(data.join("mcr.db")).unwrap();
-    let pulls = || -> i64 {
-        db.query_row("SELECT COUNT(*) FROM audit_log WHERE event_type = 'pull'", [], |r| r.get(0)).unwrap()
-    };
-    let before = pulls();
+    let before = pull_events(&db);
     // Another process holds the write lock longer than the busy timeout (10 s).
-    let holder = rusqlite::Connection::open(data.join("mcr.db")).unwrap();
-    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let holder = hold_write_lock(&data);
     let held = Instant::now();
     for _ in 0..20 {
         let r = srv.http("GET", "/v2/locked/app/manifests/v1", &[("Accept", OCI_MANIFEST)], b"");
@@ -675,12 +671,7 @@ fn a_database_lock_held_elsewhere_loses_no_audit_event_and_refuses_writes_with_5
     std::thread::sleep(Duration::from_secs(12).saturating_sub(held.elapsed()));
     holder.execute_batch("COMMIT").unwrap();
     // The audit writer's batch waited for the lock instead of being lost.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while pulls() < before + 20 {
-        assert!(Instant::now() < deadline, "pull events lost: {} of 20\n{}", pulls() - before, srv.log());
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert_eq!(pulls(), before + 20);
+    await_pull_events(&db, &srv, before, 20);
     assert!(srv.log().contains("audit batch waits for the database"), "{}", srv.log());
     assert!(!srv.log().contains("audit batch lost"), "{}", srv.log());
 }
@@ -693,14 +684,10 @@ fn a_full_audit_queue_answers_503_after_two_seconds_and_records_every_pull_it_se
     let srv = Server::start_on(&data, &[]);
     srv.push_image("full/app", "v1", 6);
     let db = rusqlite::Connection::open(data.join("mcr.db")).unwrap();
-    let pulls = || -> i64 {
-        db.query_row("SELECT COUNT(*) FROM audit_log WHERE event_type = 'pull'", [], |r| r.get(0)).unwrap()
-    };
-    let before = pulls();
+    let before = pull_events(&db);
     // The writer cannot write while another process holds the lock: the
     // queue (4,096 events) fills, and then a pull waits at most 2 s.
-    let holder = rusqlite::Connection::open(data.join("mcr.db")).unwrap();
-    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let holder = hold_write_lock(&data);
     let auth = srv.admin_auth();
     let results: Vec<(usize, u16, Duration, String)> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..4)
@@ -738,14 +725,33 @@ fn a_full_audit_queue_answers_503_after_two_seconds_and_records_every_pull_it_se
     assert!((4096..4200).contains(&served), "{served} pulls served before the queue was full");
     holder.execute_batch("COMMIT").unwrap();
     // Every pull that was answered 200 is recorded; none of the refused ones.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while pulls() < before + served as i64 {
-        assert!(Instant::now() < deadline, "pull events lost: {} of {served}", pulls() - before);
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(pulls(), before + served as i64);
+    await_pull_events(&db, &srv, before, served as i64);
     assert!(srv.log().contains("audit queue full, event not taken"), "{}", srv.log());
     let r = srv.http("GET", "/v2/full/app/manifests/v1", &[("Accept", OCI_MANIFEST)], b"");
     assert_eq!(r.status, 200, "pulls are served again once the writer can write: {}", r.text());
+}
+
+fn pull_events(db: &rusqlite::Connection) -> i64 {
+    db.query_row("SELECT COUNT(*) FROM audit_log WHERE event_type = 'pull'", [], |r| r.get(0)).unwrap()
+}
+
+/// Another process's write transaction on the server's SQLite file, held
+/// until the returned connection commits or is dropped.
+fn hold_write_lock(data: &std::path::Path) -> rusqlite::Connection {
+    let holder = rusqlite::Connection::open(data.join("mcr.db")).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    holder
+}
+
+/// Waits until `want` pull events past `before` are written, then checks
+/// that no more follow.
+fn await_pull_events(db: &rusqlite::Connection, srv: &Server, before: i64, want: i64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pull_events(db) < before + want {
+        let got = pull_events(db) - before;
+        assert!(Instant::now() < deadline, "pull events lost: {got} of {want}\n{}", srv.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(pull_events(db), before + want);
 }
