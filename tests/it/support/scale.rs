@@ -36,6 +36,9 @@ impl Postgres {
             .arg("start")
             .arg(dir.path().join("pg"))
             .env("PG_OWNER_PID", std::process::id().to_string())
+            // The run-long server lives in a static, which is never dropped:
+            // its 1.5 GiB directory was left in /tmp by every run.
+            .env("PG_OWNER_REMOVES", dir.path())
             .env("PG_TLS", if tls { "1" } else { "0" })
             .output()
             .expect("run scripts/postgres");
